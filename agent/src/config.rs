@@ -1,0 +1,403 @@
+//! The agent's configuration, in two phases: [`RawConfig`] is exactly what the TOML file says
+//! (unknown keys are an error), [`Config`] is validated and typed. Every error names the key and
+//! the fix.
+
+use centinela_shared::AgentId;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The config file as written. Every key is optional except where [`Config::from_raw`] says.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// This server's id in topics and on the dashboard. Defaults to the hostname.
+    pub id: Option<String>,
+    /// How often to sample, e.g. "10s", "1m". Default "10s".
+    pub interval: Option<String>,
+    /// Where the outbox database lives. Default "/var/lib/centinela-agent".
+    pub state_dir: Option<PathBuf>,
+    /// Store-and-forward limits.
+    pub outbox: Option<RawOutbox>,
+    /// The MQTT broker.
+    pub mqtt: Option<RawMqtt>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutbox {
+    /// Largest outbox size in MiB before the oldest samples are dropped. Default 64.
+    pub max_mb: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMqtt {
+    /// `mqtt://host:port` or `mqtts://host:port`. Default "mqtt://127.0.0.1:1883".
+    pub url: Option<String>,
+    /// PEM file with the CA that signed the broker's certificate (`mqtts://` only).
+    pub ca_file: Option<PathBuf>,
+    /// Broker user name.
+    pub username: Option<String>,
+    /// File whose first line is the broker password (kept out of the config file).
+    pub password_file: Option<PathBuf>,
+}
+
+/// A broker address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttUrl {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl MqttUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtt://") {
+            (false, r)
+        } else if let Some(r) = url.strip_prefix("mqtts://") {
+            (true, r)
+        } else {
+            return Err(format!("{url:?} must start with mqtt:// or mqtts://"));
+        };
+        let rest = rest.trim_end_matches('/');
+        let default_port = if tls { 8883 } else { 1883 };
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                let port =
+                    p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                        format!("{url:?} has an invalid port {p:?}; use 1 to 65535")
+                    })?;
+                (h, port)
+            }
+            _ => (rest, default_port),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains('/') || host.contains('@') {
+            return Err(format!("{url:?} needs a host, as in mqtt://127.0.0.1:1883"));
+        }
+        Ok(Self {
+            host: host.to_string(),
+            port,
+            tls,
+        })
+    }
+}
+
+impl std::fmt::Display for MqttUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+/// Broker connection settings, validated.
+#[derive(Debug, Clone)]
+pub struct MqttConfig {
+    pub url: MqttUrl,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub id: AgentId,
+    pub interval: Duration,
+    pub state_dir: PathBuf,
+    pub outbox_max_bytes: u64,
+    pub mqtt: MqttConfig,
+    /// SHA-256 (hex) of the config file's bytes, or of the empty string when there is none.
+    pub hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/centinela-agent";
+pub const DEFAULT_MQTT_URL: &str = "mqtt://127.0.0.1:1883";
+
+/// Parses a duration such as "10s" or "1m 30s" for `key`, within `min..=max`.
+pub fn parse_duration(
+    key: &'static str,
+    s: &str,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| {
+        invalid(
+            key,
+            format!("{s:?} is not a duration ({e}); write it like \"10s\" or \"1m\""),
+        )
+    })?;
+    if d < min || d > max {
+        return Err(invalid(
+            key,
+            format!(
+                "{s:?} is out of range; use between {} and {}",
+                humantime::format_duration(min),
+                humantime::format_duration(max)
+            ),
+        ));
+    }
+    Ok(d)
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes.clone()).map_err(|_| ConfigError::Syntax {
+            path: path.into(),
+            message: "the file is not UTF-8 text".into(),
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        Self::from_raw(raw, &bytes)
+    }
+
+    /// Validates a parsed config. `source` is the file's bytes, hashed for the birth message.
+    pub fn from_raw(raw: RawConfig, source: &[u8]) -> Result<Self, ConfigError> {
+        let id = match raw.id {
+            Some(id) => AgentId::new(id).map_err(|e| invalid("id", e.to_string()))?,
+            None => {
+                let host = hostname();
+                AgentId::new(host.clone()).map_err(|e| {
+                    invalid("id", format!("the hostname {host:?} cannot be used as the id ({e}); set `id` explicitly"))
+                })?
+            }
+        };
+        let interval = parse_duration(
+            "interval",
+            raw.interval.as_deref().unwrap_or("10s"),
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        )?;
+        let state_dir = raw
+            .state_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        if state_dir.as_os_str().is_empty() {
+            return Err(invalid(
+                "state_dir",
+                "is empty; give a writable directory such as /var/lib/centinela-agent",
+            ));
+        }
+        let max_mb = raw.outbox.and_then(|o| o.max_mb).unwrap_or(64);
+        if !(1..=100_000).contains(&max_mb) {
+            return Err(invalid(
+                "outbox.max_mb",
+                format!("{max_mb} is out of range; use 1 to 100000 (MiB)"),
+            ));
+        }
+        let raw_mqtt = raw.mqtt.unwrap_or_default();
+        let url = MqttUrl::parse(raw_mqtt.url.as_deref().unwrap_or(DEFAULT_MQTT_URL))
+            .map_err(|m| invalid("mqtt.url", m))?;
+        if raw_mqtt.ca_file.is_some() && !url.tls {
+            return Err(invalid(
+                "mqtt.ca_file",
+                "is set but mqtt.url is not mqtts://; use mqtts:// or remove ca_file",
+            ));
+        }
+        if let Some(ca) = &raw_mqtt.ca_file
+            && !ca.is_file()
+        {
+            return Err(invalid(
+                "mqtt.ca_file",
+                format!("{} does not exist or is not a file", ca.display()),
+            ));
+        }
+        let password = match &raw_mqtt.password_file {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    invalid(
+                        "mqtt.password_file",
+                        format!("cannot read {}: {e}", p.display()),
+                    )
+                })?;
+                let first = text.lines().next().unwrap_or("").to_string();
+                if first.is_empty() {
+                    return Err(invalid(
+                        "mqtt.password_file",
+                        format!(
+                            "{} is empty; put the password on its first line",
+                            p.display()
+                        ),
+                    ));
+                }
+                Some(first)
+            }
+        };
+        if password.is_some() && raw_mqtt.username.is_none() {
+            return Err(invalid(
+                "mqtt.username",
+                "is required when mqtt.password_file is set",
+            ));
+        }
+        Ok(Self {
+            id,
+            interval,
+            state_dir,
+            outbox_max_bytes: max_mb * 1024 * 1024,
+            mqtt: MqttConfig {
+                url,
+                ca_file: raw_mqtt.ca_file,
+                username: raw_mqtt.username,
+                password,
+            },
+            hash: sha256_hex(source),
+        })
+    }
+
+    /// The defaults, as if the config file were empty.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::from_raw(RawConfig::default(), b"")
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// This machine's hostname, or "localhost" if it cannot be read.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(toml_text).map_err(|e| ConfigError::Syntax {
+            path: "test.toml".into(),
+            message: e.to_string(),
+        })?;
+        Config::from_raw(raw, toml_text.as_bytes())
+    }
+
+    fn err(toml_text: &str) -> String {
+        parse(toml_text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_documented_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.interval, Duration::from_secs(10));
+        assert_eq!(c.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
+        assert_eq!(c.mqtt.url.to_string(), DEFAULT_MQTT_URL);
+        assert_eq!(c.outbox_max_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.id.as_str(), hostname());
+    }
+
+    #[test]
+    fn a_full_config_is_read_key_by_key() {
+        let c = parse(
+            "id = \"pbx-01\"\ninterval = \"30s\"\nstate_dir = \"/tmp/x\"\n[outbox]\nmax_mb = 8\n[mqtt]\nurl = \"mqtt://broker.local:1884\"\nusername = \"agent\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.id.as_str(), "pbx-01");
+        assert_eq!(c.interval, Duration::from_secs(30));
+        assert_eq!(c.outbox_max_bytes, 8 * 1024 * 1024);
+        assert_eq!(
+            c.mqtt.url,
+            MqttUrl {
+                host: "broker.local".into(),
+                port: 1884,
+                tls: false
+            }
+        );
+        assert_eq!(c.mqtt.username.as_deref(), Some("agent"));
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_in_the_error() {
+        assert!(err("intervl = \"10s\"").contains("unknown field `intervl`"));
+        assert!(err("[mqtt]\nhost = \"x\"").contains("unknown field `host`"));
+    }
+
+    #[test]
+    fn a_bad_interval_names_the_key_and_the_format() {
+        let e = err("interval = \"ten seconds\"");
+        assert!(e.contains("`interval`") && e.contains("\"10s\""), "{e}");
+        let e = err("interval = \"0s\"");
+        assert!(
+            e.contains("`interval`") && e.contains("out of range"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_id_names_the_key_and_the_rule() {
+        let e = err("id = \"pbx/01\"");
+        assert!(e.contains("`id`") && e.contains("letters, digits"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_mqtt_url_names_the_key() {
+        for (url, hint) in [
+            ("http://x", "mqtt://"),
+            ("mqtt://:1883", "needs a host"),
+            ("mqtt://host:0", "invalid port"),
+            ("mqtt://host:99999", "invalid port"),
+        ] {
+            let e = err(&format!("[mqtt]\nurl = \"{url}\""));
+            assert!(e.contains("`mqtt.url`") && e.contains(hint), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn mqtt_urls_default_their_port_by_scheme() {
+        assert_eq!(MqttUrl::parse("mqtt://h").unwrap().port, 1883);
+        assert_eq!(MqttUrl::parse("mqtts://h").unwrap().port, 8883);
+        assert_eq!(MqttUrl::parse("mqtt://[::1]:1999").unwrap().host, "::1");
+    }
+
+    #[test]
+    fn a_ca_file_without_tls_or_a_missing_password_file_is_refused() {
+        assert!(err("[mqtt]\nca_file = \"/etc/hostname\"").contains("`mqtt.ca_file`"));
+        assert!(
+            err("[mqtt]\nusername = \"u\"\npassword_file = \"/nonexistent/pw\"")
+                .contains("`mqtt.password_file`")
+        );
+        assert!(err("[outbox]\nmax_mb = 0").contains("`outbox.max_mb`"));
+    }
+
+    #[test]
+    fn the_config_hash_changes_with_the_file() {
+        assert_ne!(
+            parse("interval = \"10s\"").unwrap().hash,
+            parse("interval = \"20s\"").unwrap().hash
+        );
+    }
+}

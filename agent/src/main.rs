@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    centinela_agent::cli::main()
+}

@@ -1,0 +1,233 @@
+//! The agent daemon: sample on every tick into the outbox, and drain the outbox to the broker.
+//!
+//! One task owns everything (a current-thread runtime is enough): the sampling timer, the outbox,
+//! the delivery state machine and the broker session. Samples are taken on schedule whether or not
+//! the broker is reachable; delivery catches up after a reconnect, oldest first.
+
+use crate::config::Config;
+use crate::delivery::{Delivery, Tracked};
+use crate::host::HostPaths;
+use crate::mqtt::{Backoff, Connection};
+use crate::outbox::Outbox;
+use crate::probes::ProbeSet;
+use centinela_shared::{
+    AgentId, BirthMsg, BirthV1, Body, Envelope, OutboxStats, Presence, SampleV1, Topic, TopicKind,
+    WIRE_VERSION, encode_birth, encode_envelope,
+};
+use rumqttc::{Event, Incoming, LastWill, Outgoing, QoS};
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// Records handed to the MQTT client and not yet acknowledged, at most.
+pub const WINDOW: usize = 32;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Takes one sample of every probe and wraps it in an envelope.
+pub fn build_envelope(
+    id: &AgentId,
+    interval: Duration,
+    probes: &mut ProbeSet,
+    paths: &HostPaths,
+    seq: u64,
+    outbox: OutboxStats,
+) -> Envelope {
+    let taken_ms = chrono::Utc::now().timestamp_millis();
+    let (reports, readings) = probes.run(paths);
+    Envelope {
+        v: WIRE_VERSION,
+        agent: id.to_string(),
+        seq,
+        taken_ms,
+        body: Body::SampleV1(SampleV1 {
+            agent_version: VERSION.to_string(),
+            interval_ms: u32::try_from(interval.as_millis()).unwrap_or(u32::MAX),
+            outbox,
+            probes: reports,
+            readings,
+        }),
+    }
+}
+
+/// Runs the agent until `shutdown` completes, then publishes a retained `stopped` and disconnects.
+pub async fn run(
+    config: Config,
+    paths: HostPaths,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut outbox = Outbox::open(&config.state_dir, config.outbox_max_bytes)?;
+    let mut probes = ProbeSet::all();
+    let status_topic = Topic::new(&config.id, TopicKind::Status).to_string();
+    let sample_topic = Topic::new(&config.id, TopicKind::Sample).to_string();
+    let birth_topic = Topic::new(&config.id, TopicKind::Birth).to_string();
+    let mut opts = crate::mqtt::options(&format!("centinela-agent-{}", config.id), &config.mqtt)?;
+    // The outbox is the source of truth, so the broker keeps no session for the agent.
+    opts.set_clean_session(true);
+    opts.set_last_will(LastWill::new(
+        &status_topic,
+        Presence::Offline.as_str(),
+        QoS::AtLeastOnce,
+        true,
+    ));
+    let hostname = crate::config::hostname();
+    let broker = config.mqtt.url.to_string();
+    tracing::info!(agent = %config.id, broker = %broker, interval = ?config.interval, state_dir = %config.state_dir.display(), backlog = outbox.stats().backlog, "agent starting");
+
+    let mut delivery = Delivery::new(WINDOW);
+    let mut backoff = Backoff::new();
+    let mut conn = Some(Connection::start(opts.clone(), WINDOW + 16));
+    let mut reconnect_at: Option<Instant> = None;
+    let mut ticker = tokio::time::interval(config.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = ticker.tick() => {
+                let (id, interval) = (&config.id, config.interval);
+                let pushed = outbox.push_with(|seq, stats| {
+                    encode_envelope(&build_envelope(id, interval, &mut probes, &paths, seq, stats))
+                });
+                match pushed {
+                    Ok(seq) => tracing::debug!(seq, backlog = outbox.stats().backlog, "sample stored"),
+                    Err(e) => tracing::error!(error = %e, "cannot store the sample; it is lost"),
+                }
+            }
+            ev = next_event(&mut conn), if conn.is_some() => {
+                let mut lost: Option<String> = None;
+                match ev {
+                    Some(Ok(Event::Incoming(Incoming::ConnAck(_)))) => {
+                        delivery.on_connected();
+                        backoff.reset();
+                        tracing::info!(broker = %broker, backlog = outbox.stats().backlog, "connected to the broker");
+                        if let Some(c) = &conn {
+                            let birth = encode_birth(&BirthMsg::V1(BirthV1 {
+                                agent: config.id.to_string(),
+                                agent_version: VERSION.to_string(),
+                                hostname: hostname.clone(),
+                                probes: probes.names(),
+                                config_hash: config.hash.clone(),
+                                interval_ms: u32::try_from(config.interval.as_millis()).unwrap_or(u32::MAX),
+                                started_ms: chrono::Utc::now().timestamp_millis(),
+                            }));
+                            for (topic, payload) in [(&birth_topic, birth), (&status_topic, Presence::Online.as_str().as_bytes().to_vec())] {
+                                if c.client.try_publish(topic.as_str(), QoS::AtLeastOnce, true, payload).is_ok() {
+                                    delivery.on_handed(Tracked::Control);
+                                }
+                            }
+                        }
+                    }
+                    Some(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
+                        if let Err(e) = delivery.on_outgoing_publish(pkid) {
+                            lost = Some(format!("delivery pairing lost: {e:?}"));
+                        }
+                    }
+                    Some(Ok(Event::Incoming(Incoming::PubAck(ack)))) => {
+                        if let Some(Tracked::Record(id)) = delivery.on_puback(ack.pkid)
+                            && let Err(e) = outbox.ack(id)
+                        {
+                            tracing::error!(error = %e, "cannot delete an acknowledged record; it will be sent again");
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => lost = Some(e.to_string()),
+                    None => lost = Some("event loop ended".into()),
+                }
+                if let Some(error) = lost {
+                    delivery.on_disconnected();
+                    conn = None;
+                    let delay = backoff.next_delay();
+                    crate::events::BrokerDisconnected { broker: &broker, error: &error, retry_in_ms: delay.as_millis() as u64 }.emit();
+                    reconnect_at = Some(Instant::now() + delay);
+                }
+            }
+            _ = sleep_until_opt(reconnect_at), if reconnect_at.is_some() => {
+                reconnect_at = None;
+                conn = Some(Connection::start(opts.clone(), WINDOW + 16));
+            }
+        }
+        if let Some(c) = &conn {
+            fill_window(&mut delivery, &outbox, c, &sample_topic);
+        }
+    }
+
+    // Clean shutdown: say so (the Will only fires on an unclean loss), wait briefly for in-flight
+    // acknowledgements so fewer records are sent twice, then disconnect.
+    if let Some(mut c) = conn.take()
+        && delivery.is_connected()
+    {
+        if c.client
+            .try_publish(
+                status_topic.as_str(),
+                QoS::AtLeastOnce,
+                true,
+                Presence::Stopped.as_str(),
+            )
+            .is_ok()
+        {
+            delivery.on_handed(Tracked::Control);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !delivery.is_idle() {
+            match tokio::time::timeout_at(deadline, c.events.recv()).await {
+                Ok(Some(Ok(Event::Outgoing(Outgoing::Publish(pkid))))) => {
+                    let _ = delivery.on_outgoing_publish(pkid);
+                }
+                Ok(Some(Ok(Event::Incoming(Incoming::PubAck(ack))))) => {
+                    if let Some(Tracked::Record(id)) = delivery.on_puback(ack.pkid) {
+                        let _ = outbox.ack(id);
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => break,
+            }
+        }
+        let _ = c.client.try_disconnect();
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Ok(_)) = c.events.recv().await {}
+        })
+        .await;
+    }
+    tracing::info!(backlog = outbox.stats().backlog, "agent stopped");
+    Ok(())
+}
+
+fn fill_window(delivery: &mut Delivery, outbox: &Outbox, conn: &Connection, topic: &str) {
+    let free = delivery.free_slots();
+    if free == 0 || outbox.last_id() <= delivery.sent_up_to() {
+        return;
+    }
+    match outbox.after(delivery.sent_up_to(), free) {
+        Ok(records) => {
+            for r in records {
+                if conn
+                    .client
+                    .try_publish(topic, QoS::AtLeastOnce, false, r.payload)
+                    .is_err()
+                {
+                    break;
+                }
+                delivery.on_handed(Tracked::Record(r.id));
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+    }
+}
+
+async fn next_event(
+    conn: &mut Option<Connection>,
+) -> Option<Result<Event, rumqttc::ConnectionError>> {
+    match conn {
+        Some(c) => c.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

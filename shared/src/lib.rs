@@ -1,0 +1,18 @@
+//! Centinela's wire contract: what an agent sends and how a collector reads it.
+//!
+//! Invariants:
+//! - No I/O and no async runtime here; both sides compile this crate as is.
+//! - Every struct and enum that crosses the wire is postcard-encoded, so fields are never
+//!   reordered, removed or inserted, and enum variants are only ever appended (see
+//!   `tests/golden.rs`, which decodes bytes produced by earlier releases).
+//! - Every topic is built and parsed in [`topic`]; no other module formats a topic string.
+
+pub mod codec;
+pub mod sample;
+pub mod topic;
+
+pub use codec::{
+    DecodeError, MAX_PAYLOAD_BYTES, decode_birth, decode_envelope, encode_birth, encode_envelope,
+};
+pub use sample::*;
+pub use topic::{AgentId, AgentIdError, Presence, Topic, TopicKind};
