@@ -14,7 +14,7 @@ use std::time::Duration;
 pub struct RawConfig {
     /// This server's id in topics and on the dashboard. Defaults to the hostname.
     pub id: Option<String>,
-    /// How often to sample, e.g. "10s", "1m". Default "10s".
+    /// How often to sample, e.g. "10s", "1m" (100ms to 1h). Default "10s".
     pub interval: Option<String>,
     /// Where the outbox database lives. Default "/var/lib/centinela-agent".
     pub state_dir: Option<PathBuf>,
@@ -101,6 +101,66 @@ pub struct MqttConfig {
     pub password: Option<String>,
 }
 
+impl MqttConfig {
+    /// Checks the TLS and credential keys of an `[mqtt]` section (shared with the collector's config)
+    /// and reads the password file.
+    pub fn validate(
+        url: MqttUrl,
+        ca_file: Option<PathBuf>,
+        username: Option<String>,
+        password_file: Option<&Path>,
+    ) -> Result<Self, ConfigError> {
+        if ca_file.is_some() && !url.tls {
+            return Err(invalid(
+                "mqtt.ca_file",
+                "is set but mqtt.url is not mqtts://; use mqtts:// or remove ca_file",
+            ));
+        }
+        if let Some(ca) = &ca_file
+            && !ca.is_file()
+        {
+            return Err(invalid(
+                "mqtt.ca_file",
+                format!("{} does not exist or is not a file", ca.display()),
+            ));
+        }
+        let password = match password_file {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    invalid(
+                        "mqtt.password_file",
+                        format!("cannot read {}: {e}", p.display()),
+                    )
+                })?;
+                let first = text.lines().next().unwrap_or("").to_string();
+                if first.is_empty() {
+                    return Err(invalid(
+                        "mqtt.password_file",
+                        format!(
+                            "{} is empty; put the password on its first line",
+                            p.display()
+                        ),
+                    ));
+                }
+                Some(first)
+            }
+        };
+        if password.is_some() && username.is_none() {
+            return Err(invalid(
+                "mqtt.username",
+                "is required when mqtt.password_file is set",
+            ));
+        }
+        Ok(Self {
+            url,
+            ca_file,
+            username,
+            password,
+        })
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -126,7 +186,7 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
 }
 
-fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+pub fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
         message: message.into(),
@@ -194,7 +254,7 @@ impl Config {
         let interval = parse_duration(
             "interval",
             raw.interval.as_deref().unwrap_or("10s"),
-            Duration::from_secs(1),
+            Duration::from_millis(100),
             Duration::from_secs(3600),
         )?;
         let state_dir = raw
@@ -216,59 +276,18 @@ impl Config {
         let raw_mqtt = raw.mqtt.unwrap_or_default();
         let url = MqttUrl::parse(raw_mqtt.url.as_deref().unwrap_or(DEFAULT_MQTT_URL))
             .map_err(|m| invalid("mqtt.url", m))?;
-        if raw_mqtt.ca_file.is_some() && !url.tls {
-            return Err(invalid(
-                "mqtt.ca_file",
-                "is set but mqtt.url is not mqtts://; use mqtts:// or remove ca_file",
-            ));
-        }
-        if let Some(ca) = &raw_mqtt.ca_file
-            && !ca.is_file()
-        {
-            return Err(invalid(
-                "mqtt.ca_file",
-                format!("{} does not exist or is not a file", ca.display()),
-            ));
-        }
-        let password = match &raw_mqtt.password_file {
-            None => None,
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| {
-                    invalid(
-                        "mqtt.password_file",
-                        format!("cannot read {}: {e}", p.display()),
-                    )
-                })?;
-                let first = text.lines().next().unwrap_or("").to_string();
-                if first.is_empty() {
-                    return Err(invalid(
-                        "mqtt.password_file",
-                        format!(
-                            "{} is empty; put the password on its first line",
-                            p.display()
-                        ),
-                    ));
-                }
-                Some(first)
-            }
-        };
-        if password.is_some() && raw_mqtt.username.is_none() {
-            return Err(invalid(
-                "mqtt.username",
-                "is required when mqtt.password_file is set",
-            ));
-        }
+        let mqtt = MqttConfig::validate(
+            url,
+            raw_mqtt.ca_file,
+            raw_mqtt.username,
+            raw_mqtt.password_file.as_deref(),
+        )?;
         Ok(Self {
             id,
             interval,
             state_dir,
             outbox_max_bytes: max_mb * 1024 * 1024,
-            mqtt: MqttConfig {
-                url,
-                ca_file: raw_mqtt.ca_file,
-                username: raw_mqtt.username,
-                password,
-            },
+            mqtt,
             hash: sha256_hex(source),
         })
     }

@@ -1,1 +1,250 @@
+//! The Centinela collector as a library: [`serve`] wires the parts together, `main.rs` only parses
+//! arguments.
+//!
+//! Data flow: MQTT ([`ingest`]) → writer thread ([`store::writer`], one SQLite transaction per batch)
+//! → acknowledgement back to the broker; the web layer ([`web`]) reads with its own connections.
 
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod ingest;
+pub mod store;
+pub mod web;
+
+use anyhow::Context;
+use centinela_agent::config::{MqttConfig, MqttUrl};
+use config::{Broker, Config};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Options that are not configuration: how this process is run.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Also run an agent for this machine inside the process.
+    pub local_agent: bool,
+    /// The local agent's sampling interval (default 10 s).
+    pub local_agent_interval: Option<Duration>,
+}
+
+/// Where the embedded broker ended up, or the external broker's settings.
+fn resolve_broker(config: &Config, opts: &ServeOptions) -> anyhow::Result<MqttConfig> {
+    match &config.broker {
+        Broker::External(m) => Ok(m.clone()),
+        Broker::Embedded { listen } => {
+            let listen: SocketAddr = match broker::probe_listen(*listen) {
+                Ok(_) => *listen,
+                Err(e) if opts.local_agent => {
+                    let free = broker::probe_listen(SocketAddr::new(listen.ip(), 0))?;
+                    tracing::warn!(
+                        taken = %listen,
+                        using = %free,
+                        reason = %e,
+                        "port for the embedded broker is taken; using a free port for this process and its local agent. Agents on other servers cannot find it there: point `[mqtt] url` at the broker on {listen} instead"
+                    );
+                    free
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let addr = broker::start(listen)?;
+            Ok(MqttConfig {
+                url: MqttUrl {
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                    tls: false,
+                },
+                ca_file: None,
+                username: None,
+                password: None,
+            })
+        }
+    }
+}
+
+/// Runs the collector until `shutdown` resolves.
+pub async fn serve(
+    config: Config,
+    opts: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let started_ms = chrono::Utc::now().timestamp_millis();
+    let conn = store::open_writer(&config.data_dir)?;
+    let stats = Arc::new(store::writer::IngestStats::default());
+    let (committed_tx, committed_rx) = mpsc::unbounded_channel();
+    let writer = store::writer::spawn::<ingest::AckToken>(
+        conn,
+        started_ms,
+        committed_tx,
+        Arc::clone(&stats),
+        65_536,
+    );
+
+    let mqtt = resolve_broker(&config, &opts)?;
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for the dashboard; set `[http] listen` to a free address",
+                config.http_listen
+            )
+        })?;
+    let http_addr = listener.local_addr()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ingest_status = Arc::new(ingest::IngestStatus::default());
+    let ingest_task = tokio::spawn(ingest::run(
+        mqtt.clone(),
+        config.client_id.clone(),
+        writer.tx.clone(),
+        committed_rx,
+        Arc::clone(&ingest_status),
+        stop_rx.clone(),
+    ));
+
+    let ticker_tx = writer.tx.clone();
+    let mut ticker_stop = stop_rx.clone();
+    let ticker = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = ticker_stop.changed() => return,
+                _ = every.tick() => {
+                    let op = store::writer::Op::Tick { now_ms: chrono::Utc::now().timestamp_millis() };
+                    if ticker_tx.send(op).await.is_err() { return; }
+                }
+            }
+        }
+    });
+
+    // The local agent stops first, on its own signal, so that its retained `stopped` is still
+    // ingested before the rest shuts down.
+    let (agent_stop_tx, agent_stop_rx) = watch::channel(false);
+    let agent_thread = if opts.local_agent {
+        Some(start_local_agent(
+            &config,
+            &mqtt,
+            opts.local_agent_interval,
+            agent_stop_rx,
+        )?)
+    } else {
+        None
+    };
+
+    let stats_for_drain = Arc::clone(&stats);
+    let app = web::make_app(web::AppState {
+        db: Arc::new(web::ReaderPool::new(config.data_dir.clone())),
+        stats,
+        ingest: ingest_status,
+    });
+    tracing::info!(dashboard = %format!("http://{http_addr}/"), broker = %mqtt.url, data_dir = %config.data_dir.display(), "collector running");
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.changed().await;
+            })
+            .await
+    });
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = agent_stop_tx.send(true);
+    if let Some(t) = agent_thread {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+    // Drain: with the embedded broker, whatever it has acknowledged lives only in this process, so
+    // keep ingesting until the traffic has been quiet for a moment (at most 3 s).
+    drain_quiet(
+        &stats_for_drain,
+        Duration::from_millis(300),
+        Duration::from_secs(3),
+    )
+    .await;
+    let _ = stop_tx.send(true);
+    let _ = ingest_task.await;
+    let _ = ticker.await;
+    let _ = http.await;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    if writer
+        .tx
+        .send(store::writer::Op::Flush(done_tx))
+        .await
+        .is_ok()
+    {
+        let _ = done_rx.await;
+    }
+    tokio::task::spawn_blocking(move || writer.join()).await?;
+    Ok(())
+}
+
+/// Waits until no message has been ingested for `quiet`, or `max` has passed.
+async fn drain_quiet(stats: &store::writer::IngestStats, quiet: Duration, max: Duration) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let total = || {
+        stats.stored.load(Relaxed)
+            + stats.duplicates.load(Relaxed)
+            + stats.rejected.load(Relaxed)
+            + stats.presence_changes.load(Relaxed)
+    };
+    let deadline = tokio::time::Instant::now() + max;
+    let mut last = total();
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(quiet).await;
+        let now = total();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// Runs an agent for this machine on its own thread and current-thread runtime, exactly as the
+/// packaged agent runs, publishing to the same broker.
+fn start_local_agent(
+    config: &Config,
+    mqtt: &MqttConfig,
+    interval: Option<Duration>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let host = centinela_agent::config::hostname();
+    let id = centinela_shared::AgentId::new(host.clone())
+        .or_else(|_| centinela_shared::AgentId::new("local"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let agent = centinela_agent::Config {
+        id,
+        interval: interval.unwrap_or(Duration::from_secs(10)),
+        state_dir: config.data_dir.join("local-agent"),
+        outbox_max_bytes: 64 * 1024 * 1024,
+        mqtt: mqtt.clone(),
+        hash: centinela_agent::config::sha256_hex(b"local-agent"),
+    };
+    let state_dir: PathBuf = agent.state_dir.clone();
+    tracing::info!(agent = %agent.id, state_dir = %state_dir.display(), "starting the local agent");
+    let handle = std::thread::Builder::new()
+        .name("local-agent".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "local agent: cannot start its runtime");
+                    return;
+                }
+            };
+            let shutdown = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = rt.block_on(centinela_agent::run(
+                agent,
+                centinela_agent::HostPaths::live(),
+                shutdown,
+            )) {
+                tracing::error!(error = %format!("{e:#}"), "local agent stopped");
+            }
+        })?;
+    Ok(handle)
+}

@@ -1,0 +1,481 @@
+//! The writer thread: the only code that writes to the database.
+//!
+//! Messages are applied in arrival order and committed in batches (everything queued, up to
+//! [`MAX_BATCH`], per transaction). Each message carries a token; tokens go back to the ingest task
+//! only after their transaction committed, and the ingest task acknowledges the broker then.
+
+use centinela_shared::{BirthMsg, Presence, Topic, TopicKind, decode_birth, decode_envelope};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+pub const MAX_BATCH: usize = 4096;
+
+/// One MQTT message to store.
+#[derive(Debug)]
+pub struct Inbound<T> {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub received_ms: i64,
+    /// Handed back after commit (the ingest task's acknowledgement).
+    pub token: T,
+}
+
+#[derive(Debug)]
+pub enum Op<T> {
+    Message(Inbound<T>),
+    /// The staleness timer: servers silent for 3 intervals become `stale`.
+    Tick {
+        now_ms: i64,
+    },
+    /// Answered once everything queued before it has committed.
+    Flush(oneshot::Sender<()>),
+}
+
+/// What the writer reports back.
+#[derive(Debug)]
+pub enum Committed<T> {
+    /// These messages are durable: acknowledge them.
+    Durable(Vec<T>),
+    /// A transaction failed; its messages were not stored and must be redelivered.
+    Failed(String),
+}
+
+/// Ingest counters, shared with the web layer.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub stored: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub rejected: AtomicU64,
+    pub presence_changes: AtomicU64,
+}
+
+/// What happened to one message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    Stored,
+    Duplicate,
+    Presence,
+    Birth,
+    Rejected(String),
+}
+
+pub struct WriterHandle<T> {
+    pub tx: mpsc::Sender<Op<T>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<T> WriterHandle<T> {
+    /// Waits for the thread to finish after every sender is gone.
+    pub fn join(self) {
+        let WriterHandle { tx, thread } = self;
+        drop(tx);
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the writer thread. `started_ms` is when the collector started: a server is never marked
+/// stale for silence that happened while the collector itself was down.
+pub fn spawn<T: Send + 'static>(
+    mut conn: Connection,
+    started_ms: i64,
+    committed: mpsc::UnboundedSender<Committed<T>>,
+    stats: Arc<IngestStats>,
+    queue: usize,
+) -> WriterHandle<T> {
+    let (tx, mut rx) = mpsc::channel::<Op<T>>(queue);
+    let thread = std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            while let Some(first) = rx.blocking_recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(op) => batch.push(op),
+                        Err(_) => break,
+                    }
+                }
+                let mut tokens = Vec::with_capacity(batch.len());
+                let mut flushes = Vec::new();
+                let result = (|| {
+                    let tx = conn.transaction()?;
+                    for op in batch {
+                        match op {
+                            Op::Message(m) => {
+                                let applied = apply(&tx, &m.topic, &m.payload, m.received_ms)?;
+                                count(&stats, &m.topic, &applied);
+                                tokens.push(m.token);
+                            }
+                            Op::Tick { now_ms } => mark_stale(&tx, now_ms, started_ms)?,
+                            Op::Flush(done) => flushes.push(done),
+                        }
+                    }
+                    tx.commit()
+                })();
+                match result {
+                    Ok(()) => {
+                        if !tokens.is_empty() {
+                            let _ = committed.send(Committed::Durable(tokens));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot store a batch; it will be redelivered by the broker");
+                        let _ = committed.send(Committed::Failed(e.to_string()));
+                    }
+                }
+                for f in flushes {
+                    let _ = f.send(());
+                }
+            }
+        })
+        .ok();
+    WriterHandle { tx, thread }
+}
+
+fn count(stats: &IngestStats, topic: &str, applied: &Applied) {
+    match applied {
+        Applied::Stored => stats.stored.fetch_add(1, Ordering::Relaxed),
+        Applied::Duplicate => stats.duplicates.fetch_add(1, Ordering::Relaxed),
+        Applied::Presence | Applied::Birth => {
+            stats.presence_changes.fetch_add(1, Ordering::Relaxed)
+        }
+        Applied::Rejected(error) => {
+            tracing::warn!(
+                topic,
+                error = error.as_str(),
+                "payload rejected and kept in `rejected`"
+            );
+            stats.rejected.fetch_add(1, Ordering::Relaxed)
+        }
+    };
+}
+
+fn reject(
+    tx: &Transaction,
+    topic: &str,
+    payload: &[u8],
+    now: i64,
+    error: String,
+) -> rusqlite::Result<Applied> {
+    tx.prepare_cached(
+        "INSERT INTO rejected (received_ms, topic, payload, error) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![now, topic, payload, error])?;
+    Ok(Applied::Rejected(error))
+}
+
+fn register(tx: &Transaction, agent: &str, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO servers (agent_id, first_seen, status, status_since) VALUES (?1, ?2, 'online', ?2)
+         ON CONFLICT (agent_id) DO NOTHING",
+    )?
+    .execute(params![agent, now])?;
+    Ok(())
+}
+
+/// Applies one message inside the writer's transaction.
+pub fn apply(tx: &Transaction, topic: &str, payload: &[u8], now: i64) -> rusqlite::Result<Applied> {
+    let Some(t) = Topic::parse(topic) else {
+        return reject(
+            tx,
+            topic,
+            payload,
+            now,
+            "topic is not centinela/v1/<agent-id>/<sample|status|birth>".into(),
+        );
+    };
+    let agent = t.agent.as_str();
+    match t.kind {
+        TopicKind::Sample => {
+            let env = match decode_envelope(payload) {
+                Ok(env) => env,
+                Err(e) => return reject(tx, topic, payload, now, e.to_string()),
+            };
+            if env.agent != agent {
+                let msg = format!(
+                    "envelope is from agent {:?} but was published on {topic}",
+                    env.agent
+                );
+                return reject(tx, topic, payload, now, msg);
+            }
+            if env.seq == 0 || env.seq > i64::MAX as u64 {
+                return reject(
+                    tx,
+                    topic,
+                    payload,
+                    now,
+                    format!("seq {} is outside 1..2^63", env.seq),
+                );
+            }
+            register(tx, agent, now)?;
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO samples (agent_id, seq, taken_ms, received_ms, payload) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (agent_id, seq) DO NOTHING",
+                )?
+                .execute(params![agent, env.seq as i64, env.taken_ms, now, payload])?;
+            if inserted == 0 {
+                return Ok(Applied::Duplicate);
+            }
+            let centinela_shared::Body::SampleV1(s) = &env.body;
+            tx.prepare_cached(
+                "UPDATE servers SET samples = samples + 1, last_seq = max(last_seq, ?2), last_seen = ?3,
+                        interval_ms = ?4,
+                        status = CASE WHEN status = 'stale' THEN 'online' ELSE status END,
+                        status_since = CASE WHEN status = 'stale' THEN ?3 ELSE status_since END
+                 WHERE agent_id = ?1",
+            )?
+            .execute(params![agent, env.seq as i64, now, s.interval_ms.max(1)])?;
+            Ok(Applied::Stored)
+        }
+        TopicKind::Status => {
+            let Some(p) = Presence::parse(payload) else {
+                return reject(
+                    tx,
+                    topic,
+                    payload,
+                    now,
+                    "status payload is not online, offline or stopped".into(),
+                );
+            };
+            register(tx, agent, now)?;
+            let status = match p {
+                Presence::Online => "online",
+                Presence::Offline => "offline",
+                Presence::Stopped => "stopped",
+            };
+            let prev: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM servers WHERE agent_id = ?1",
+                    [agent],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if prev.as_deref() != Some(status) {
+                tx.prepare_cached(
+                    "UPDATE servers SET status = ?2, status_since = ?3 WHERE agent_id = ?1",
+                )?
+                .execute(params![agent, status, now])?;
+                tracing::info!(agent, status, "server presence changed");
+            }
+            Ok(Applied::Presence)
+        }
+        TopicKind::Birth => {
+            let BirthMsg::V1(b) = match decode_birth(payload) {
+                Ok(b) => b,
+                Err(e) => return reject(tx, topic, payload, now, e.to_string()),
+            };
+            if b.agent != agent {
+                let msg = format!(
+                    "birth message is from agent {:?} but was published on {topic}",
+                    b.agent
+                );
+                return reject(tx, topic, payload, now, msg);
+            }
+            register(tx, agent, now)?;
+            tx.prepare_cached(
+                "UPDATE servers SET hostname = ?2, agent_version = ?3, config_hash = ?4, probes = ?5, interval_ms = ?6
+                 WHERE agent_id = ?1",
+            )?
+            .execute(params![agent, b.hostname, b.agent_version, b.config_hash, b.probes.join(","), b.interval_ms.max(1)])?;
+            Ok(Applied::Birth)
+        }
+    }
+}
+
+/// Marks online servers that have been silent for more than 3 intervals as stale. Silence is counted
+/// from the later of the last sample and the collector's start.
+pub fn mark_stale(tx: &Transaction, now_ms: i64, started_ms: i64) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE servers SET status = 'stale', status_since = ?1
+         WHERE status = 'online' AND max(coalesce(last_seen, first_seen), ?2) + 3 * interval_ms < ?1
+         RETURNING agent_id",
+    )?;
+    let stale: Vec<String> = stmt
+        .query_map(params![now_ms, started_ms], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for agent in stale {
+        tracing::warn!(
+            agent = agent.as_str(),
+            "server stopped reporting (no sample for 3 intervals)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use centinela_shared::*;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_writer(dir.path()).unwrap();
+        (dir, conn)
+    }
+
+    fn sample(agent: &str, seq: u64) -> Vec<u8> {
+        encode_envelope(&Envelope {
+            v: WIRE_VERSION,
+            agent: agent.into(),
+            seq,
+            taken_ms: 1000 + seq as i64,
+            body: Body::SampleV1(SampleV1 {
+                agent_version: "0.1.0".into(),
+                interval_ms: 1000,
+                outbox: OutboxStats::default(),
+                probes: vec![],
+                readings: vec![],
+            }),
+        })
+    }
+
+    fn status(conn: &Connection, agent: &str) -> String {
+        conn.query_row(
+            "SELECT status FROM servers WHERE agent_id = ?1",
+            [agent],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_redelivered_sample_is_stored_once() {
+        let (_d, mut conn) = db();
+        let tx = conn.transaction().unwrap();
+        assert_eq!(
+            apply(&tx, "centinela/v1/a/sample", &sample("a", 1), 10).unwrap(),
+            Applied::Stored
+        );
+        assert_eq!(
+            apply(&tx, "centinela/v1/a/sample", &sample("a", 1), 11).unwrap(),
+            Applied::Duplicate
+        );
+        assert_eq!(
+            apply(&tx, "centinela/v1/a/sample", &sample("a", 2), 12).unwrap(),
+            Applied::Stored
+        );
+        tx.commit().unwrap();
+        let (n, last, seen): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT samples, last_seq, last_seen FROM servers WHERE agent_id='a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((n, last, seen), (2, 2, 12));
+    }
+
+    #[test]
+    fn garbage_truncation_and_impostors_land_in_rejected_with_their_bytes() {
+        let (_d, mut conn) = db();
+        let tx = conn.transaction().unwrap();
+        let good = sample("a", 1);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "centinela/v1/a/sample",
+                b"\xde\xad\xbe\xef garbage".to_vec(),
+            ),
+            ("centinela/v1/a/sample", good[..good.len() / 2].to_vec()),
+            ("centinela/v1/b/sample", good.clone()),
+            ("centinela/v1/a/status", b"half-online".to_vec()),
+            ("centinela/v1/a/birth", vec![]),
+            ("centinela/v1/not valid!/sample", good.clone()),
+        ];
+        for (topic, payload) in &cases {
+            assert!(
+                matches!(apply(&tx, topic, payload, 5).unwrap(), Applied::Rejected(_)),
+                "{topic}"
+            );
+        }
+        tx.commit().unwrap();
+        let stored: Vec<(String, Vec<u8>)> = conn
+            .prepare("SELECT topic, payload FROM rejected ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected: Vec<(String, Vec<u8>)> = cases
+            .iter()
+            .map(|(t, p)| (t.to_string(), p.clone()))
+            .collect();
+        assert_eq!(stored, expected);
+        let servers: i64 = conn
+            .query_row("SELECT count(*) FROM servers", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(servers, 0, "rejected payloads register no server");
+    }
+
+    #[test]
+    fn presence_follows_the_status_topic_and_staleness_follows_the_clock() {
+        let (_d, mut conn) = db();
+        let tx = conn.transaction().unwrap();
+        apply(&tx, "centinela/v1/a/sample", &sample("a", 1), 10_000).unwrap();
+        // interval 1000 ms: silent for more than 3 s since the last sample.
+        mark_stale(&tx, 12_999, 0).unwrap();
+        assert_eq!(status(&tx, "a"), "online");
+        mark_stale(&tx, 13_001, 0).unwrap();
+        assert_eq!(status(&tx, "a"), "stale");
+        apply(&tx, "centinela/v1/a/sample", &sample("a", 2), 14_000).unwrap();
+        assert_eq!(
+            status(&tx, "a"),
+            "online",
+            "a fresh sample revives a stale server"
+        );
+        apply(&tx, "centinela/v1/a/status", b"offline", 15_000).unwrap();
+        assert_eq!(status(&tx, "a"), "offline");
+        mark_stale(&tx, 99_000, 0).unwrap();
+        assert_eq!(
+            status(&tx, "a"),
+            "offline",
+            "offline is not overwritten by stale"
+        );
+        apply(&tx, "centinela/v1/a/status", b"stopped", 16_000).unwrap();
+        assert_eq!(status(&tx, "a"), "stopped");
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn silence_while_the_collector_was_down_does_not_count() {
+        let (_d, mut conn) = db();
+        let tx = conn.transaction().unwrap();
+        apply(&tx, "centinela/v1/a/sample", &sample("a", 1), 10_000).unwrap();
+        mark_stale(&tx, 100_000, 99_000).unwrap();
+        assert_eq!(status(&tx, "a"), "online");
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn a_birth_message_fills_in_the_server_facts() {
+        let (_d, mut conn) = db();
+        let tx = conn.transaction().unwrap();
+        let birth = encode_birth(&BirthMsg::V1(BirthV1 {
+            agent: "a".into(),
+            agent_version: "9.9.9".into(),
+            hostname: "pbx-a".into(),
+            probes: vec!["host".into(), "filesystems".into()],
+            config_hash: "abc".into(),
+            interval_ms: 5000,
+            started_ms: 1,
+        }));
+        assert_eq!(
+            apply(&tx, "centinela/v1/a/birth", &birth, 1).unwrap(),
+            Applied::Birth
+        );
+        let (h, v, p, i): (String, String, String, i64) = tx
+            .query_row(
+                "SELECT hostname, agent_version, probes, interval_ms FROM servers",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (h.as_str(), v.as_str(), p.as_str(), i),
+            ("pbx-a", "9.9.9", "host,filesystems", 5000)
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! The JSON API (`/api/v1/...`) and the health check.
+
+use super::{AppState, WebError};
+use crate::store::read;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::sync::atomic::Ordering;
+
+/// Every server: id, status, last_seen (RFC 3339), last_seq, samples, and what the agent said of itself.
+pub async fn servers(State(st): State<AppState>) -> Result<Json<Vec<read::ServerRow>>, WebError> {
+    Ok(Json(st.db.with(read::servers).await?))
+}
+
+/// The latest sample of one server, decoded.
+pub async fn server_latest(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let lookup = id.clone();
+    let latest = st.db.with(move |c| read::latest_sample(c, &lookup)).await?;
+    match latest {
+        None => Err(WebError::NotFound(format!("muestras del servidor «{id}»"))),
+        Some(Ok(env)) => Ok(Json(env).into_response()),
+        Some(Err(e)) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error": format!("the latest stored sample cannot be decoded: {e}") })),
+        )
+            .into_response()),
+    }
+}
+
+/// Liveness and the ingest counters. 200 while the database answers; 503 otherwise.
+pub async fn healthz(State(st): State<AppState>) -> Response {
+    let db = st.db.with(read::rejected_count).await;
+    let mqtt = if st.ingest.connected.load(Ordering::Relaxed) {
+        "connected"
+    } else {
+        "disconnected"
+    };
+    let body = |status: &str, db: serde_json::Value| {
+        json!({
+            "status": status,
+            "database": db,
+            "mqtt": mqtt,
+            "stored": st.stats.stored.load(Ordering::Relaxed),
+            "duplicates": st.stats.duplicates.load(Ordering::Relaxed),
+            "rejected_since_start": st.stats.rejected.load(Ordering::Relaxed),
+            "version": env!("CARGO_PKG_VERSION"),
+        })
+    };
+    match db {
+        Ok(rejected) => {
+            let mut b = body("ok", json!("ok"));
+            b["rejected_total"] = json!(rejected);
+            (StatusCode::OK, Json(b)).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(body("error", json!("unavailable"))),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The web layer: Spanish pages for people, JSON for machines, built by [`make_app`] so tests can
+//! serve the very same router on `127.0.0.1:0`.
+
+mod api;
+mod error;
+mod pages;
+
+use crate::ingest::IngestStatus;
+use crate::store::writer::IngestStats;
+use axum::Router;
+use axum::routing::get;
+use rusqlite::Connection;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub use error::WebError;
+
+/// Read-only SQLite connections, reused across requests.
+pub struct ReaderPool {
+    data_dir: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `f` on a pooled connection, off the async runtime.
+    pub async fn with<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, WebError> {
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let conn = match pool.idle.lock().ok().and_then(|mut v| v.pop()) {
+                Some(c) => c,
+                None => crate::store::open_reader(&pool.data_dir)?,
+            };
+            let out = f(&conn);
+            if let Ok(mut idle) = pool.idle.lock()
+                && idle.len() < 8
+            {
+                idle.push(conn);
+            }
+            Ok(out?)
+        })
+        .await
+        .map_err(|e| WebError::Internal(format!("reader task failed: {e}")))?
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Arc<ReaderPool>,
+    pub stats: Arc<IngestStats>,
+    pub ingest: Arc<IngestStatus>,
+}
+
+pub fn make_app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::fleet))
+        .route("/server/{id}", get(pages::server))
+        .route("/static/app.css", get(pages::css))
+        .route("/static/app.js", get(pages::js))
+        .route("/api/v1/servers", get(api::servers))
+        .route("/api/v1/servers/{id}", get(api::server_latest))
+        .route("/healthz", get(api::healthz))
+        .fallback(pages::not_found)
+        .with_state(state)
+}

@@ -1,0 +1,272 @@
+//! Server-rendered Spanish pages. View models turn stored rows and samples into the words and
+//! numbers a UACT chief reads; templates only lay them out.
+
+use super::{AppState, WebError};
+use crate::store::read::{self, ServerRow, rfc3339};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use centinela_agent::check::{human_bytes, human_duration_s};
+use centinela_shared::{Body, Envelope, Outcome, Reading};
+
+/// The Spanish word and CSS class for a server status.
+pub fn status_words(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "online" => ("En línea", "ok"),
+        "stale" => ("Sin reportar", "warn"),
+        "offline" => ("Desconectado", "crit"),
+        "stopped" => ("Detenido", "muted"),
+        _ => ("Desconocido", "muted"),
+    }
+}
+
+pub struct ServerView {
+    pub id: String,
+    pub hostname: Option<String>,
+    pub status: String,
+    pub label: &'static str,
+    pub css: &'static str,
+    pub status_since: String,
+    pub last_seen: Option<String>,
+    pub first_seen: String,
+    pub samples: i64,
+    pub last_seq: i64,
+    pub agent_version: Option<String>,
+    pub probes: String,
+    pub config_hash: String,
+}
+
+impl From<ServerRow> for ServerView {
+    fn from(r: ServerRow) -> Self {
+        let (label, css) = status_words(&r.status);
+        Self {
+            label,
+            css,
+            probes: if r.probes.is_empty() {
+                "—".into()
+            } else {
+                r.probes.join(", ")
+            },
+            config_hash: r.config_hash.unwrap_or_else(|| "—".into()),
+            id: r.id,
+            hostname: r.hostname,
+            status: r.status,
+            status_since: r.status_since,
+            last_seen: r.last_seen,
+            first_seen: r.first_seen,
+            samples: r.samples,
+            last_seq: r.last_seq,
+            agent_version: r.agent_version,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Counts {
+    pub online: usize,
+    pub stale: usize,
+    pub offline: usize,
+    pub stopped: usize,
+}
+
+#[derive(Template)]
+#[template(path = "fleet.html")]
+pub struct FleetPage {
+    pub counts: Counts,
+    pub servers: Vec<ServerView>,
+}
+
+pub struct ProbeView {
+    pub name: String,
+    pub label: &'static str,
+    pub css: &'static str,
+    pub reason: String,
+    pub duration: String,
+}
+
+pub struct HostView {
+    pub hostname: String,
+    pub os: String,
+    pub kernel: String,
+    pub uptime: String,
+    pub cpu: String,
+    pub load: String,
+    pub memory: String,
+    pub swap: String,
+}
+
+pub struct FsView {
+    pub mount_point: String,
+    pub device: String,
+    pub fs_type: String,
+    pub size: String,
+    pub free: String,
+    pub used_pct: String,
+    pub read_only: bool,
+}
+
+pub struct LatestView {
+    pub seq: u64,
+    pub taken: String,
+    pub agent_version: String,
+    pub interval: String,
+    pub backlog: u64,
+    pub dropped: u64,
+    pub probes: Vec<ProbeView>,
+    pub host: Option<HostView>,
+    pub filesystems: Vec<FsView>,
+}
+
+pub enum SampleView {
+    Missing,
+    Undecodable(String),
+    Ok(Box<LatestView>),
+}
+
+impl LatestView {
+    pub fn new(env: &Envelope) -> Self {
+        let Body::SampleV1(s) = &env.body;
+        let probes = s
+            .probes
+            .iter()
+            .map(|p| {
+                let (label, css, reason) = match &p.outcome {
+                    Outcome::Ok => ("correcto", "ok", String::new()),
+                    Outcome::NotApplicable(why) => ("no aplica", "muted", why.clone()),
+                    Outcome::Failed(why) => ("falló", "crit", why.clone()),
+                };
+                ProbeView {
+                    name: p.probe.clone(),
+                    label,
+                    css,
+                    reason,
+                    duration: format!("{:.1} ms", p.duration_us as f64 / 1000.0),
+                }
+            })
+            .collect();
+        let mut host = None;
+        let mut filesystems = Vec::new();
+        for r in &s.readings {
+            match r {
+                Reading::HostV1(h) => {
+                    host = Some(HostView {
+                        hostname: h.hostname.clone(),
+                        os: h.os.clone(),
+                        kernel: h.kernel.clone(),
+                        uptime: human_duration_s(h.uptime_s),
+                        cpu: format!("{:.1} % de {} núcleos", h.cpu_percent, h.cpu_count),
+                        load: format!("{:.2} · {:.2} · {:.2}", h.load1, h.load5, h.load15),
+                        memory: format!(
+                            "{} de {}",
+                            human_bytes(h.mem_available_bytes),
+                            human_bytes(h.mem_total_bytes)
+                        ),
+                        swap: format!(
+                            "{} de {}",
+                            human_bytes(h.swap_used_bytes),
+                            human_bytes(h.swap_total_bytes)
+                        ),
+                    })
+                }
+                Reading::FilesystemV1(f) => filesystems.push(FsView {
+                    mount_point: f.mount_point.clone(),
+                    device: f.device.clone(),
+                    fs_type: f.fs_type.clone(),
+                    size: human_bytes(f.total_bytes),
+                    free: human_bytes(f.available_bytes),
+                    used_pct: format!("{:.1}", f.used_percent()),
+                    read_only: f.read_only,
+                }),
+            }
+        }
+        Self {
+            seq: env.seq,
+            taken: rfc3339(env.taken_ms),
+            agent_version: s.agent_version.clone(),
+            interval: humantime::format_duration(std::time::Duration::from_millis(u64::from(
+                s.interval_ms,
+            )))
+            .to_string(),
+            backlog: s.outbox.backlog,
+            dropped: s.outbox.dropped_total,
+            probes,
+            host,
+            filesystems,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "server.html")]
+pub struct ServerPage {
+    pub s: ServerView,
+    pub sample: SampleView,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub code: u16,
+    pub message: String,
+}
+
+pub async fn fleet(State(st): State<AppState>) -> Result<Html<String>, WebError> {
+    let rows = st.db.with(read::servers).await?;
+    let mut counts = Counts::default();
+    for r in &rows {
+        match r.status.as_str() {
+            "online" => counts.online += 1,
+            "stale" => counts.stale += 1,
+            "offline" => counts.offline += 1,
+            _ => counts.stopped += 1,
+        }
+    }
+    let page = FleetPage {
+        counts,
+        servers: rows.into_iter().map(ServerView::from).collect(),
+    };
+    Ok(Html(page.render()?))
+}
+
+pub async fn server(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
+    let lookup = id.clone();
+    let (row, latest) = st
+        .db
+        .with(move |c| Ok((read::server(c, &lookup)?, read::latest_sample(c, &lookup)?)))
+        .await?;
+    let row = row.ok_or_else(|| WebError::NotFound(format!("el servidor «{id}»")))?;
+    let sample = match latest {
+        None => SampleView::Missing,
+        Some(Err(e)) => SampleView::Undecodable(e.to_string()),
+        Some(Ok(env)) => SampleView::Ok(Box::new(LatestView::new(&env))),
+    };
+    Ok(Html(
+        ServerPage {
+            s: row.into(),
+            sample,
+        }
+        .render()?,
+    ))
+}
+
+pub async fn not_found() -> WebError {
+    WebError::NotFound("la página solicitada".into())
+}
+
+pub async fn css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../assets/app.css"),
+    )
+}
+
+pub async fn js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../assets/app.js"),
+    )
+}
