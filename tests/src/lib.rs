@@ -1,1 +1,304 @@
+//! Harness for the end-to-end tests: real `mosquitto` processes, real agent and collector processes
+//! (killable with SIGKILL), and read-only looks into their SQLite files.
+//!
+//! Every test gets its own temp dir and ports, so tests run in parallel.
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use rusqlite::{Connection, OpenFlags};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Polls `f` every 50 ms until it returns true; panics with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_for_port(port: u16, timeout: Duration) {
+    wait_until(&format!("port {port} to accept connections"), timeout, || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+}
+
+/// A child process that is killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: &'static str,
+}
+
+impl Proc {
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// SIGTERM, then wait for the exit; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = kill(self.pid(), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "{} did not exit within 15 s of SIGTERM", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a power cut of the process.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(name: &'static str, cmd: &mut Command, log: &Path) -> Proc {
+    let out = std::fs::File::create(log).expect("log file");
+    let err = out.try_clone().expect("log file");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    Proc { child, name }
+}
+
+/// A real Mosquitto on its own port, with persistence in its own directory.
+pub struct Mosquitto {
+    pub port: u16,
+    pub dir: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl Mosquitto {
+    pub fn start(dir: &Path) -> Self {
+        let mut m = Mosquitto { port: free_port(), dir: dir.to_path_buf(), proc: None };
+        m.restart();
+        m
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port and persistence directory.
+    pub fn restart(&mut self) {
+        std::fs::create_dir_all(&self.dir).expect("mosquitto dir");
+        let conf = self.dir.join("mosquitto.conf");
+        // Persistence on (the Debian default) so the collector's session survives a broker restart;
+        // queues large enough for a collector outage; `user root` because tests may run as root.
+        let text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {dir}/\nautosave_interval 1\nmax_queued_messages 100000\nmax_inflight_messages 100\nuser root\n",
+            port = self.port,
+            dir = self.dir.display()
+        );
+        std::fs::write(&conf, text).expect("mosquitto.conf");
+        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("mosquitto is not installed: apt-get install -y mosquitto (.ci/run does this)");
+        let log = self.dir.join("mosquitto.log");
+        self.proc = Some(spawn("mosquitto", Command::new(bin).arg("-c").arg(&conf), &log));
+        wait_for_port(self.port, Duration::from_secs(10));
+    }
+
+    /// SIGTERM: Mosquitto saves its persistence file and exits.
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.terminate();
+        }
+    }
+}
+
+/// A binary of this package, next to the test executable's `deps/` directory (cargo builds the
+/// package's binaries before its integration tests).
+fn sibling_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let bin = dir.join(name);
+    assert!(bin.exists(), "{} is missing; run the tests through cargo test", bin.display());
+    bin
+}
+
+pub fn agent_bin() -> PathBuf {
+    sibling_bin("e2e-agent")
+}
+
+pub fn collector_bin() -> PathBuf {
+    sibling_bin("e2e-collector")
+}
+
+/// An agent process with its own config and state directory.
+pub struct Agent {
+    pub id: String,
+    pub dir: PathBuf,
+    pub proc: Option<Proc>,
+}
+
+impl Agent {
+    pub fn start(dir: &Path, id: &str, broker_url: &str, interval: &str) -> Self {
+        std::fs::create_dir_all(dir).expect("agent dir");
+        let conf = dir.join("agent.toml");
+        std::fs::write(
+            &conf,
+            format!("id = \"{id}\"\ninterval = \"{interval}\"\nstate_dir = \"{}/state\"\n[mqtt]\nurl = \"{broker_url}\"\n", dir.display()),
+        )
+        .expect("agent.toml");
+        let mut a = Agent { id: id.to_string(), dir: dir.to_path_buf(), proc: None };
+        a.restart();
+        a
+    }
+
+    pub fn restart(&mut self) {
+        let n = std::fs::read_dir(&self.dir).map(|d| d.count()).unwrap_or(0);
+        let log = self.dir.join(format!("agent-{n}.log"));
+        self.proc = Some(spawn(
+            "agent",
+            Command::new(agent_bin()).arg("run").arg("--config").arg(self.dir.join("agent.toml")),
+            &log,
+        ));
+    }
+
+    pub fn proc(&mut self) -> &mut Proc {
+        self.proc.as_mut().expect("agent running")
+    }
+
+    fn outbox(&self) -> Option<Connection> {
+        let path = self.dir.join("state/outbox.db");
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()
+    }
+
+    /// The last seq the agent assigned (0 before the first sample).
+    pub fn last_seq(&self) -> u64 {
+        self.outbox()
+            .and_then(|c| c.query_row("SELECT value - 1 FROM meta WHERE key = 'next_seq'", [], |r| r.get::<_, i64>(0)).ok())
+            .unwrap_or(0) as u64
+    }
+
+    /// Records in the outbox not yet acknowledged by the broker.
+    pub fn backlog(&self) -> u64 {
+        self.outbox()
+            .and_then(|c| c.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0)).ok())
+            .unwrap_or(0) as u64
+    }
+}
+
+/// A collector process.
+pub struct Collector {
+    pub dir: PathBuf,
+    pub http_port: u16,
+    pub proc: Option<Proc>,
+    args: Vec<String>,
+}
+
+impl Collector {
+    /// A collector reading from an external broker.
+    pub fn start(dir: &Path, broker_url: &str) -> Self {
+        let http_port = free_port();
+        let conf = format!(
+            "data_dir = \"{d}/data\"\n[mqtt]\nurl = \"{broker_url}\"\nclient_id = \"centinela-collector-e2e\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n",
+            d = dir.display()
+        );
+        Self::start_with(dir, &conf, http_port, &[])
+    }
+
+    pub fn start_with(dir: &Path, config_text: &str, http_port: u16, extra: &[&str]) -> Self {
+        std::fs::create_dir_all(dir).expect("collector dir");
+        std::fs::write(dir.join("collector.toml"), config_text).expect("collector.toml");
+        let mut args = vec!["serve".to_string(), "--config".into(), dir.join("collector.toml").display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut c = Collector { dir: dir.to_path_buf(), http_port, proc: None, args };
+        c.restart();
+        c
+    }
+
+    pub fn restart(&mut self) {
+        let n = std::fs::read_dir(&self.dir).map(|d| d.count()).unwrap_or(0);
+        let log = self.dir.join(format!("collector-{n}.log"));
+        self.proc = Some(spawn("collector", Command::new(collector_bin()).args(&self.args), &log));
+        wait_for_port(self.http_port, Duration::from_secs(20));
+    }
+
+    pub fn proc(&mut self) -> &mut Proc {
+        self.proc.as_mut().expect("collector running")
+    }
+
+    fn db(&self) -> Option<Connection> {
+        Connection::open_with_flags(self.dir.join("data/centinela.db"), OpenFlags::SQLITE_OPEN_READ_ONLY).ok()
+    }
+
+    /// Every stored seq of an agent, ascending (duplicates would show twice; the schema forbids them).
+    pub fn seqs(&self, agent: &str) -> Vec<u64> {
+        let Some(c) = self.db() else { return vec![] };
+        let Ok(mut stmt) = c.prepare("SELECT seq FROM samples WHERE agent_id = ?1 ORDER BY seq") else { return vec![] };
+        stmt.query_map([agent], |r| r.get::<_, i64>(0))
+            .map(|rows| rows.filter_map(Result::ok).map(|s| s as u64).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn sample_count(&self, agent: &str) -> u64 {
+        self.seqs(agent).len() as u64
+    }
+
+    /// Rows in `rejected`: (topic, payload, error).
+    pub fn rejected(&self) -> Vec<(String, Vec<u8>, String)> {
+        let Some(c) = self.db() else { return vec![] };
+        let Ok(mut stmt) = c.prepare("SELECT topic, payload, error FROM rejected ORDER BY id") else { return vec![] };
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map(|rows| rows.filter_map(Result::ok).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn server_status(&self, agent: &str) -> Option<String> {
+        self.db()?.query_row("SELECT status FROM servers WHERE agent_id = ?1", [agent], |r| r.get(0)).ok()
+    }
+
+    /// GET on the collector's HTTP port: (status code, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.http_port, path)
+    }
+}
+
+/// A minimal HTTP/1.0 GET, enough for tests of our own server.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the collector");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, body.to_string())
+}
+
+/// Asserts that `seqs` is exactly 1..=n.
+pub fn assert_exactly_once(seqs: &[u64], n: u64) {
+    let expected: Vec<u64> = (1..=n).collect();
+    if seqs != expected.as_slice() {
+        let missing: Vec<u64> = expected.iter().filter(|s| !seqs.contains(s)).copied().collect();
+        panic!("expected seqs 1..={n} exactly once; got {} rows, missing {missing:?}", seqs.len());
+    }
+}

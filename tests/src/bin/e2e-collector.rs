@@ -1,1 +1,4 @@
-fn main() {}
+//! The collector binary, built from the same entry point as `centinela-collector`.
+fn main() -> std::process::ExitCode {
+    centinela_collector::cli::main()
+}
