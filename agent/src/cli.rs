@@ -39,13 +39,21 @@ pub enum Command {
     },
 }
 
-/// Structured logs to stderr (journald keeps them under systemd). `RUST_LOG` overrides the level.
+/// Structured logs to stderr (journald keeps them under systemd). `RUST_LOG` (for example
+/// `debug` or `info,centinela_agent=debug`) overrides the level. `Targets` rather than `EnvFilter`:
+/// the latter pulls in a regex engine, which costs the agent resident memory for nothing.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    let default: Targets = "info,rumqttd=warn".parse().unwrap_or_default();
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse::<Targets>().ok())
+        .unwrap_or(default);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(filter)
         .try_init();
 }
 

@@ -420,3 +420,20 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod reference_config {
+    use super::*;
+
+    #[test]
+    fn the_packaged_reference_config_parses_to_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/config/agent.toml");
+        let c = Config::load(&path).unwrap();
+        let d = Config::defaults().unwrap();
+        assert_eq!(
+            (c.interval, &c.state_dir, c.outbox_max_bytes),
+            (d.interval, &d.state_dir, d.outbox_max_bytes)
+        );
+        assert_eq!(c.mqtt.url, d.mqtt.url);
+    }
+}

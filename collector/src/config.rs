@@ -210,3 +210,17 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod reference_config {
+    use super::*;
+
+    #[test]
+    fn the_packaged_reference_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/config/collector.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.client_id, "centinela-collector");
+        assert!(matches!(c.broker, Broker::External(ref m) if m.url.port == 1883));
+    }
+}

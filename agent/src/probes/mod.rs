@@ -40,14 +40,14 @@ impl ProbeKind {
 
 /// A built probe with whatever state it keeps between samples.
 pub enum Probe {
-    Host(host::Host),
+    Host(Box<host::Host>),
     Filesystems(filesystems::Filesystems),
 }
 
 impl Probe {
     pub fn build(kind: ProbeKind) -> Self {
         match kind {
-            ProbeKind::Host => Probe::Host(host::Host::new()),
+            ProbeKind::Host => Probe::Host(Box::new(host::Host::new())),
             ProbeKind::Filesystems => Probe::Filesystems(filesystems::Filesystems::new()),
         }
     }

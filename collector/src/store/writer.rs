@@ -6,6 +6,7 @@
 
 use centinela_shared::{BirthMsg, Presence, Topic, TopicKind, decode_birth, decode_envelope};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -90,6 +91,7 @@ pub fn spawn<T: Send + 'static>(
     let thread = std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
+            let mut applier = Applier::default();
             while let Some(first) = rx.blocking_recv() {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
@@ -105,16 +107,24 @@ pub fn spawn<T: Send + 'static>(
                     for op in batch {
                         match op {
                             Op::Message(m) => {
-                                let applied = apply(&tx, &m.topic, &m.payload, m.received_ms)?;
+                                let applied = applier.apply(&tx, &m.topic, &m.payload, m.received_ms)?;
                                 count(&stats, &m.topic, &applied);
                                 tokens.push(m.token);
                             }
-                            Op::Tick { now_ms } => mark_stale(&tx, now_ms, started_ms)?,
+                            Op::Tick { now_ms } => {
+                                applier.flush(&tx)?;
+                                mark_stale(&tx, now_ms, started_ms)?
+                            }
                             Op::Flush(done) => flushes.push(done),
                         }
                     }
+                    applier.flush(&tx)?;
                     tx.commit()
                 })();
+                if result.is_err() {
+                    // The transaction rolled back: what the applier cached about it is not true.
+                    applier.forget();
+                }
                 match result {
                     Ok(()) => {
                         if !tokens.is_empty() {
@@ -167,7 +177,7 @@ fn reject(
     Ok(Applied::Rejected(error))
 }
 
-fn register(tx: &Transaction, agent: &str, now: i64) -> rusqlite::Result<()> {
+fn insert_server(tx: &Transaction, agent: &str, now: i64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO servers (agent_id, first_seen, status, status_since) VALUES (?1, ?2, 'online', ?2)
          ON CONFLICT (agent_id) DO NOTHING",
@@ -176,112 +186,172 @@ fn register(tx: &Transaction, agent: &str, now: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Applies one message inside the writer's transaction.
-pub fn apply(tx: &Transaction, topic: &str, payload: &[u8], now: i64) -> rusqlite::Result<Applied> {
-    let Some(t) = Topic::parse(topic) else {
-        return reject(
-            tx,
-            topic,
-            payload,
-            now,
-            "topic is not centinela/v1/<agent-id>/<sample|status|birth>".into(),
-        );
-    };
-    let agent = t.agent.as_str();
-    match t.kind {
-        TopicKind::Sample => {
-            let env = match decode_envelope(payload) {
-                Ok(env) => env,
-                Err(e) => return reject(tx, topic, payload, now, e.to_string()),
-            };
-            if env.agent != agent {
-                let msg = format!(
-                    "envelope is from agent {:?} but was published on {topic}",
-                    env.agent
-                );
-                return reject(tx, topic, payload, now, msg);
-            }
-            if env.seq == 0 || env.seq > i64::MAX as u64 {
-                return reject(
-                    tx,
-                    topic,
-                    payload,
-                    now,
-                    format!("seq {} is outside 1..2^63", env.seq),
-                );
-            }
-            register(tx, agent, now)?;
-            let inserted = tx
+/// Counters of the samples of one server stored since the last [`Applier::flush`].
+#[derive(Debug)]
+struct Delta {
+    stored: i64,
+    max_seq: i64,
+    last_seen: i64,
+    interval_ms: u32,
+}
+
+/// The writer's per-transaction state: which servers exist, and per-server counters of the samples
+/// stored since the last flush, so a batch costs one `UPDATE servers` per server, not per sample.
+/// Invariant: [`Applier::flush`] runs before anything that reads those counters (a status or birth
+/// message, the staleness timer) and before every commit.
+#[derive(Debug, Default)]
+pub struct Applier {
+    known: HashSet<String>,
+    deltas: HashMap<String, Delta>,
+}
+
+impl Applier {
+    fn register(&mut self, tx: &Transaction, agent: &str, now: i64) -> rusqlite::Result<()> {
+        if !self.known.contains(agent) {
+            insert_server(tx, agent, now)?;
+            self.known.insert(agent.to_string());
+        }
+        Ok(())
+    }
+
+    /// Forgets everything cached; call after a rolled-back transaction.
+    pub fn forget(&mut self) {
+        self.known.clear();
+        self.deltas.clear();
+    }
+
+    /// Writes the pending per-server counters.
+    pub fn flush(&mut self, tx: &Transaction) -> rusqlite::Result<()> {
+        for (agent, d) in self.deltas.drain() {
+            tx.prepare_cached(
+                "UPDATE servers SET samples = samples + ?2, last_seq = max(last_seq, ?3), last_seen = max(coalesce(last_seen, 0), ?4),
+                        interval_ms = ?5,
+                        status = CASE WHEN status = 'stale' THEN 'online' ELSE status END,
+                        status_since = CASE WHEN status = 'stale' THEN ?4 ELSE status_since END
+                 WHERE agent_id = ?1",
+            )?
+            .execute(params![agent, d.stored, d.max_seq, d.last_seen, d.interval_ms.max(1)])?;
+        }
+        Ok(())
+    }
+
+    /// Applies one message inside the writer's transaction.
+    pub fn apply(
+        &mut self,
+        tx: &Transaction,
+        topic: &str,
+        payload: &[u8],
+        now: i64,
+    ) -> rusqlite::Result<Applied> {
+        let Some(t) = Topic::parse(topic) else {
+            return reject(
+                tx,
+                topic,
+                payload,
+                now,
+                "topic is not centinela/v1/<agent-id>/<sample|status|birth>".into(),
+            );
+        };
+        let agent = t.agent.as_str();
+        match t.kind {
+            TopicKind::Sample => {
+                let env = match decode_envelope(payload) {
+                    Ok(env) => env,
+                    Err(e) => return reject(tx, topic, payload, now, e.to_string()),
+                };
+                if env.agent != agent {
+                    let msg = format!(
+                        "envelope is from agent {:?} but was published on {topic}",
+                        env.agent
+                    );
+                    return reject(tx, topic, payload, now, msg);
+                }
+                if env.seq == 0 || env.seq > i64::MAX as u64 {
+                    return reject(
+                        tx,
+                        topic,
+                        payload,
+                        now,
+                        format!("seq {} is outside 1..2^63", env.seq),
+                    );
+                }
+                self.register(tx, agent, now)?;
+                let inserted = tx
                 .prepare_cached(
                     "INSERT INTO samples (agent_id, seq, taken_ms, received_ms, payload) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (agent_id, seq) DO NOTHING",
                 )?
                 .execute(params![agent, env.seq as i64, env.taken_ms, now, payload])?;
-            if inserted == 0 {
-                return Ok(Applied::Duplicate);
+                if inserted == 0 {
+                    return Ok(Applied::Duplicate);
+                }
+                let centinela_shared::Body::SampleV1(s) = &env.body;
+                let d = self.deltas.entry(agent.to_string()).or_insert(Delta {
+                    stored: 0,
+                    max_seq: 0,
+                    last_seen: now,
+                    interval_ms: 1,
+                });
+                d.stored += 1;
+                d.max_seq = d.max_seq.max(env.seq as i64);
+                d.last_seen = d.last_seen.max(now);
+                d.interval_ms = s.interval_ms;
+                Ok(Applied::Stored)
             }
-            let centinela_shared::Body::SampleV1(s) = &env.body;
-            tx.prepare_cached(
-                "UPDATE servers SET samples = samples + 1, last_seq = max(last_seq, ?2), last_seen = ?3,
-                        interval_ms = ?4,
-                        status = CASE WHEN status = 'stale' THEN 'online' ELSE status END,
-                        status_since = CASE WHEN status = 'stale' THEN ?3 ELSE status_since END
-                 WHERE agent_id = ?1",
-            )?
-            .execute(params![agent, env.seq as i64, now, s.interval_ms.max(1)])?;
-            Ok(Applied::Stored)
-        }
-        TopicKind::Status => {
-            let Some(p) = Presence::parse(payload) else {
-                return reject(
-                    tx,
-                    topic,
-                    payload,
-                    now,
-                    "status payload is not online, offline or stopped".into(),
-                );
-            };
-            register(tx, agent, now)?;
-            let status = match p {
-                Presence::Online => "online",
-                Presence::Offline => "offline",
-                Presence::Stopped => "stopped",
-            };
-            let prev: Option<String> = tx
-                .query_row(
-                    "SELECT status FROM servers WHERE agent_id = ?1",
-                    [agent],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if prev.as_deref() != Some(status) {
+            TopicKind::Status => {
+                self.flush(tx)?;
+                let Some(p) = Presence::parse(payload) else {
+                    return reject(
+                        tx,
+                        topic,
+                        payload,
+                        now,
+                        "status payload is not online, offline or stopped".into(),
+                    );
+                };
+                self.register(tx, agent, now)?;
+                let status = match p {
+                    Presence::Online => "online",
+                    Presence::Offline => "offline",
+                    Presence::Stopped => "stopped",
+                };
+                let prev: Option<String> = tx
+                    .query_row(
+                        "SELECT status FROM servers WHERE agent_id = ?1",
+                        [agent],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if prev.as_deref() != Some(status) {
+                    tx.prepare_cached(
+                        "UPDATE servers SET status = ?2, status_since = ?3 WHERE agent_id = ?1",
+                    )?
+                    .execute(params![agent, status, now])?;
+                    tracing::info!(agent, status, "server presence changed");
+                }
+                Ok(Applied::Presence)
+            }
+            TopicKind::Birth => {
+                self.flush(tx)?;
+                let BirthMsg::V1(b) = match decode_birth(payload) {
+                    Ok(b) => b,
+                    Err(e) => return reject(tx, topic, payload, now, e.to_string()),
+                };
+                if b.agent != agent {
+                    let msg = format!(
+                        "birth message is from agent {:?} but was published on {topic}",
+                        b.agent
+                    );
+                    return reject(tx, topic, payload, now, msg);
+                }
+                self.register(tx, agent, now)?;
                 tx.prepare_cached(
-                    "UPDATE servers SET status = ?2, status_since = ?3 WHERE agent_id = ?1",
-                )?
-                .execute(params![agent, status, now])?;
-                tracing::info!(agent, status, "server presence changed");
-            }
-            Ok(Applied::Presence)
-        }
-        TopicKind::Birth => {
-            let BirthMsg::V1(b) = match decode_birth(payload) {
-                Ok(b) => b,
-                Err(e) => return reject(tx, topic, payload, now, e.to_string()),
-            };
-            if b.agent != agent {
-                let msg = format!(
-                    "birth message is from agent {:?} but was published on {topic}",
-                    b.agent
-                );
-                return reject(tx, topic, payload, now, msg);
-            }
-            register(tx, agent, now)?;
-            tx.prepare_cached(
                 "UPDATE servers SET hostname = ?2, agent_version = ?3, config_hash = ?4, probes = ?5, interval_ms = ?6
                  WHERE agent_id = ?1",
             )?
             .execute(params![agent, b.hostname, b.agent_version, b.config_hash, b.probes.join(","), b.interval_ms.max(1)])?;
-            Ok(Applied::Birth)
+                Ok(Applied::Birth)
+            }
         }
     }
 }
@@ -331,6 +401,14 @@ mod tests {
                 readings: vec![],
             }),
         })
+    }
+
+    /// One message through a fresh applier, flushed, as if it were alone in its batch.
+    fn apply(tx: &Transaction, topic: &str, payload: &[u8], now: i64) -> rusqlite::Result<Applied> {
+        let mut ap = Applier::default();
+        let r = ap.apply(tx, topic, payload, now)?;
+        ap.flush(tx)?;
+        Ok(r)
     }
 
     fn status(conn: &Connection, agent: &str) -> String {
@@ -408,6 +486,35 @@ mod tests {
             .query_row("SELECT count(*) FROM servers", [], |r| r.get(0))
             .unwrap();
         assert_eq!(servers, 0, "rejected payloads register no server");
+    }
+
+    #[test]
+    fn a_batch_of_samples_updates_each_server_once_with_the_right_totals() {
+        let (_d, mut conn) = db();
+        let tx = conn.transaction().unwrap();
+        let mut ap = Applier::default();
+        for seq in [3, 1, 2] {
+            ap.apply(
+                &tx,
+                "centinela/v1/a/sample",
+                &sample("a", seq),
+                100 + seq as i64,
+            )
+            .unwrap();
+        }
+        ap.apply(&tx, "centinela/v1/b/sample", &sample("b", 7), 50)
+            .unwrap();
+        ap.apply(&tx, "centinela/v1/a/sample", &sample("a", 2), 200)
+            .unwrap();
+        ap.flush(&tx).unwrap();
+        let rows: Vec<(String, i64, i64, i64)> = tx
+            .prepare("SELECT agent_id, samples, last_seq, last_seen FROM servers ORDER BY agent_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, vec![("a".into(), 3, 3, 103), ("b".into(), 1, 7, 50)]);
     }
 
     #[test]

@@ -21,6 +21,15 @@ pub fn status_words(status: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// The Spanish name of a probe, by its wire name.
+pub fn probe_label(wire: &str) -> String {
+    match wire {
+        "host" => "Sistema (CPU, memoria, carga)".into(),
+        "filesystems" => "Sistemas de archivos".into(),
+        other => other.to_string(),
+    }
+}
+
 pub struct ServerView {
     pub id: String,
     pub hostname: Option<String>,
@@ -137,7 +146,7 @@ impl LatestView {
                     Outcome::Failed(why) => ("falló", "crit", why.clone()),
                 };
                 ProbeView {
-                    name: p.probe.clone(),
+                    name: probe_label(&p.probe),
                     label,
                     css,
                     reason,

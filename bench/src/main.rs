@@ -1,0 +1,96 @@
+//! Benchmark helpers used by `bench/run.sh` (not a test: it prints measurements).
+//!
+//! - `sizes`: one real sample of this machine, encoded with postcard and as JSON.
+//! - `publish URL AGENTS SAMPLES`: a simulated fleet of AGENTS servers publishing SAMPLES
+//!   real-shaped envelopes in total, QoS 1, waiting for every PUBACK.
+
+use centinela_agent::probes::ProbeSet;
+use centinela_agent::{HostPaths, runner::build_envelope};
+use centinela_shared::{AgentId, OutboxStats, Topic, TopicKind, encode_envelope};
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+use std::time::{Duration, Instant};
+
+fn real_sample(id: &str, seq: u64) -> centinela_shared::Envelope {
+    let id = AgentId::new(id).expect("valid id");
+    let mut probes = ProbeSet::all();
+    build_envelope(
+        &id,
+        Duration::from_secs(10),
+        &mut probes,
+        &HostPaths::live(),
+        seq,
+        OutboxStats::default(),
+    )
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("sizes") => {
+            let env = real_sample("pbx-rentas-01", 123_456);
+            let postcard = encode_envelope(&env).len();
+            let json = serde_json::to_vec(&env)?.len();
+            println!(
+                "postcard_bytes={postcard} json_bytes={json} ratio={:.2}",
+                json as f64 / postcard as f64
+            );
+        }
+        Some("publish") => {
+            let url = centinela_agent::config::MqttUrl::parse(
+                args.get(2)
+                    .map(String::as_str)
+                    .unwrap_or("mqtt://127.0.0.1:1883"),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let agents: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(100);
+            let total: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(publish(url, agents.max(1), total))?;
+        }
+        _ => anyhow::bail!("usage: centinela-bench sizes | publish URL AGENTS SAMPLES"),
+    }
+    Ok(())
+}
+
+async fn publish(
+    url: centinela_agent::config::MqttUrl,
+    agents: u64,
+    total: u64,
+) -> anyhow::Result<()> {
+    let template = real_sample("pbx-00000", 1);
+    let mut opts = MqttOptions::new("centinela-bench-fleet", url.host.clone(), url.port);
+    opts.set_inflight(200);
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut el) = AsyncClient::new(opts, 1000);
+    let producer = tokio::spawn(async move {
+        for i in 0..total {
+            let agent = format!("pbx-{:05}", i % agents);
+            let mut env = template.clone();
+            env.agent = agent.clone();
+            env.seq = i / agents + 1;
+            let topic =
+                Topic::new(&AgentId::new(agent).expect("valid id"), TopicKind::Sample).to_string();
+            client
+                .publish(topic, QoS::AtLeastOnce, false, encode_envelope(&env))
+                .await?;
+        }
+        anyhow::Ok(client)
+    });
+    let started = Instant::now();
+    let mut acked = 0u64;
+    while acked < total {
+        if let Event::Incoming(Incoming::PubAck(_)) = el.poll().await? {
+            acked += 1;
+        }
+    }
+    let client = producer.await??;
+    let _ = client.disconnect().await;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "published {total} samples from {agents} agents in {secs:.2} s ({:.0}/s)",
+        total as f64 / secs
+    );
+    Ok(())
+}
