@@ -47,7 +47,7 @@ pub enum Probe {
 impl Probe {
     pub fn build(kind: ProbeKind) -> Self {
         match kind {
-            ProbeKind::Host => Probe::Host(Box::new(host::Host::new())),
+            ProbeKind::Host => Probe::Host(Box::default()),
             ProbeKind::Filesystems => Probe::Filesystems(filesystems::Filesystems::new()),
         }
     }
