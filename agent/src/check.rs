@@ -12,11 +12,7 @@ pub fn human_bytes(b: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
+    if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[i]) }
 }
 
 pub fn human_duration_s(s: u64) -> String {
@@ -45,42 +41,20 @@ pub fn render_table(env: &Envelope) -> String {
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_default();
     let Body::SampleV1(s) = &env.body;
-    let _ = writeln!(
-        out,
-        "Centinela agente {} — servidor {} — {}",
-        s.agent_version, env.agent, when
-    );
+    let _ = writeln!(out, "Centinela agente {} — servidor {} — {}", s.agent_version, env.agent, when);
     let _ = writeln!(out);
     let _ = writeln!(out, "{:<14} {:>10}  RESULTADO", "SONDA", "DURACIÓN");
     for p in &s.probes {
-        let _ = writeln!(
-            out,
-            "{:<14} {:>7.1} ms  {}",
-            p.probe,
-            p.duration_us as f64 / 1000.0,
-            outcome_es(&p.outcome)
-        );
+        let _ = writeln!(out, "{:<14} {:>7.1} ms  {}", p.probe, p.duration_us as f64 / 1000.0, outcome_es(&p.outcome));
     }
     for r in &s.readings {
         if let Reading::HostV1(h) = r {
             let _ = writeln!(out);
             let _ = writeln!(out, "SISTEMA");
-            let _ = writeln!(
-                out,
-                "  Equipo:        {} ({}, kernel {})",
-                h.hostname, h.os, h.kernel
-            );
+            let _ = writeln!(out, "  Equipo:        {} ({}, kernel {})", h.hostname, h.os, h.kernel);
             let _ = writeln!(out, "  Encendido:     {}", human_duration_s(h.uptime_s));
-            let _ = writeln!(
-                out,
-                "  CPU:           {:.1} % de {} núcleos",
-                h.cpu_percent, h.cpu_count
-            );
-            let _ = writeln!(
-                out,
-                "  Carga:         {:.2} {:.2} {:.2}",
-                h.load1, h.load5, h.load15
-            );
+            let _ = writeln!(out, "  CPU:           {:.1} % de {} núcleos", h.cpu_percent, h.cpu_count);
+            let _ = writeln!(out, "  Carga:         {:.2} {:.2} {:.2}", h.load1, h.load5, h.load15);
             let _ = writeln!(
                 out,
                 "  Memoria:       {} disponible de {}",
@@ -106,11 +80,8 @@ pub fn render_table(env: &Envelope) -> String {
     if !fs.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(out, "SISTEMAS DE ARCHIVOS");
-        let _ = writeln!(
-            out,
-            "  {:<28} {:<8} {:>11} {:>11} {:>6}",
-            "PUNTO DE MONTAJE", "TIPO", "TAMAÑO", "LIBRE", "USO"
-        );
+        let _ =
+            writeln!(out, "  {:<28} {:<8} {:>11} {:>11} {:>6}", "PUNTO DE MONTAJE", "TIPO", "TAMAÑO", "LIBRE", "USO");
         for f in fs {
             let ro = if f.read_only { "  solo lectura" } else { "" };
             let _ = writeln!(
@@ -145,11 +116,7 @@ mod tests {
                 interval_ms: 10_000,
                 outbox: OutboxStats::default(),
                 probes: vec![
-                    ProbeReport {
-                        probe: "host".into(),
-                        outcome: Outcome::Ok,
-                        duration_us: 1500,
-                    },
+                    ProbeReport { probe: "host".into(), outcome: Outcome::Ok, duration_us: 1500 },
                     ProbeReport {
                         probe: "raid".into(),
                         outcome: Outcome::NotApplicable("sin arreglos md".into()),
@@ -170,10 +137,7 @@ mod tests {
         assert!(t.contains("servidor pbx-01"), "{t}");
         assert!(t.contains("host") && t.contains("1.5 ms  correcto"), "{t}");
         assert!(t.contains("no aplica (sin arreglos md)"), "{t}");
-        assert!(
-            t.contains("/var/spool/asterisk") && t.contains("100.0 GiB") && t.contains("90.0%"),
-            "{t}"
-        );
+        assert!(t.contains("/var/spool/asterisk") && t.contains("100.0 GiB") && t.contains("90.0%"), "{t}");
         assert!(t.contains("solo lectura"), "{t}");
     }
 

@@ -46,24 +46,15 @@ pub fn init_logging() {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::prelude::*;
     let default: Targets = "info,rumqttd=warn".parse().unwrap_or_default();
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|s| s.parse::<Targets>().ok())
-        .unwrap_or(default);
+    let filter = std::env::var("RUST_LOG").ok().and_then(|s| s.parse::<Targets>().ok()).unwrap_or(default);
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let _ = tracing_subscriber::registry()
-        .with(fmt)
-        .with(filter)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(fmt).with(filter).try_init();
 }
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {},
@@ -86,10 +77,7 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("centinela-agent: cannot start the runtime: {e}");
@@ -109,10 +97,7 @@ pub fn main() -> ExitCode {
 }
 
 fn check(config: Option<PathBuf>, json: bool, root: Option<PathBuf>) -> ExitCode {
-    let config = match config
-        .map(|p| Config::load(&p))
-        .unwrap_or_else(Config::defaults)
-    {
+    let config = match config.map(|p| Config::load(&p)).unwrap_or_else(Config::defaults) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("centinela-agent: {e}");
@@ -133,14 +118,7 @@ fn check(config: Option<PathBuf>, json: bool, root: Option<PathBuf>) -> ExitCode
     let mut probes = crate::probes::ProbeSet::all();
     // CPU usage is a difference of two readings; give it a short window.
     std::thread::sleep(std::time::Duration::from_millis(250));
-    let env = crate::runner::build_envelope(
-        &config.id,
-        config.interval,
-        &mut probes,
-        &paths,
-        0,
-        Default::default(),
-    );
+    let env = crate::runner::build_envelope(&config.id, config.interval, &mut probes, &paths, 0, Default::default());
     if json {
         match serde_json::to_string_pretty(&env) {
             Ok(s) => println!("{s}"),

@@ -65,10 +65,11 @@ impl MqttUrl {
         let default_port = if tls { 8883 } else { 1883 };
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                let port =
-                    p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-                        format!("{url:?} has an invalid port {p:?}; use 1 to 65535")
-                    })?;
+                let port = p
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| format!("{url:?} has an invalid port {p:?}; use 1 to 65535"))?;
                 (h, port)
             }
             _ => (rest, default_port),
@@ -77,11 +78,7 @@ impl MqttUrl {
         if host.is_empty() || host.contains('/') || host.contains('@') {
             return Err(format!("{url:?} needs a host, as in mqtt://127.0.0.1:1883"));
         }
-        Ok(Self {
-            host: host.to_string(),
-            port,
-            tls,
-        })
+        Ok(Self { host: host.to_string(), port, tls })
     }
 }
 
@@ -111,53 +108,32 @@ impl MqttConfig {
         password_file: Option<&Path>,
     ) -> Result<Self, ConfigError> {
         if ca_file.is_some() && !url.tls {
-            return Err(invalid(
-                "mqtt.ca_file",
-                "is set but mqtt.url is not mqtts://; use mqtts:// or remove ca_file",
-            ));
+            return Err(invalid("mqtt.ca_file", "is set but mqtt.url is not mqtts://; use mqtts:// or remove ca_file"));
         }
         if let Some(ca) = &ca_file
             && !ca.is_file()
         {
-            return Err(invalid(
-                "mqtt.ca_file",
-                format!("{} does not exist or is not a file", ca.display()),
-            ));
+            return Err(invalid("mqtt.ca_file", format!("{} does not exist or is not a file", ca.display())));
         }
         let password = match password_file {
             None => None,
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| {
-                    invalid(
-                        "mqtt.password_file",
-                        format!("cannot read {}: {e}", p.display()),
-                    )
-                })?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| invalid("mqtt.password_file", format!("cannot read {}: {e}", p.display())))?;
                 let first = text.lines().next().unwrap_or("").to_string();
                 if first.is_empty() {
                     return Err(invalid(
                         "mqtt.password_file",
-                        format!(
-                            "{} is empty; put the password on its first line",
-                            p.display()
-                        ),
+                        format!("{} is empty; put the password on its first line", p.display()),
                     ));
                 }
                 Some(first)
             }
         };
         if password.is_some() && username.is_none() {
-            return Err(invalid(
-                "mqtt.username",
-                "is required when mqtt.password_file is set",
-            ));
+            return Err(invalid("mqtt.username", "is required when mqtt.password_file is set"));
         }
-        Ok(Self {
-            url,
-            ca_file,
-            username,
-            password,
-        })
+        Ok(Self { url, ca_file, username, password })
     }
 }
 
@@ -176,10 +152,7 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("config key `{key}`: {message}")]
@@ -187,28 +160,16 @@ pub enum ConfigError {
 }
 
 pub fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        message: message.into(),
-    }
+    ConfigError::Invalid { key, message: message.into() }
 }
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/centinela-agent";
 pub const DEFAULT_MQTT_URL: &str = "mqtt://127.0.0.1:1883";
 
 /// Parses a duration such as "10s" or "1m 30s" for `key`, within `min..=max`.
-pub fn parse_duration(
-    key: &'static str,
-    s: &str,
-    min: Duration,
-    max: Duration,
-) -> Result<Duration, ConfigError> {
-    let d = humantime::parse_duration(s.trim()).map_err(|e| {
-        invalid(
-            key,
-            format!("{s:?} is not a duration ({e}); write it like \"10s\" or \"1m\""),
-        )
-    })?;
+pub fn parse_duration(key: &'static str, s: &str, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| invalid(key, format!("{s:?} is not a duration ({e}); write it like \"10s\" or \"1m\"")))?;
     if d < min || d > max {
         return Err(invalid(
             key,
@@ -225,18 +186,11 @@ pub fn parse_duration(
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        let text = String::from_utf8(bytes.clone()).map_err(|_| ConfigError::Syntax {
-            path: path.into(),
-            message: "the file is not UTF-8 text".into(),
-        })?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = String::from_utf8(bytes.clone())
+            .map_err(|_| ConfigError::Syntax { path: path.into(), message: "the file is not UTF-8 text".into() })?;
+        let raw: RawConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Syntax { path: path.into(), message: e.to_string() })?;
         Self::from_raw(raw, &bytes)
     }
 
@@ -257,39 +211,19 @@ impl Config {
             Duration::from_millis(100),
             Duration::from_secs(3600),
         )?;
-        let state_dir = raw
-            .state_dir
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        let state_dir = raw.state_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
         if state_dir.as_os_str().is_empty() {
-            return Err(invalid(
-                "state_dir",
-                "is empty; give a writable directory such as /var/lib/centinela-agent",
-            ));
+            return Err(invalid("state_dir", "is empty; give a writable directory such as /var/lib/centinela-agent"));
         }
         let max_mb = raw.outbox.and_then(|o| o.max_mb).unwrap_or(64);
         if !(1..=100_000).contains(&max_mb) {
-            return Err(invalid(
-                "outbox.max_mb",
-                format!("{max_mb} is out of range; use 1 to 100000 (MiB)"),
-            ));
+            return Err(invalid("outbox.max_mb", format!("{max_mb} is out of range; use 1 to 100000 (MiB)")));
         }
         let raw_mqtt = raw.mqtt.unwrap_or_default();
-        let url = MqttUrl::parse(raw_mqtt.url.as_deref().unwrap_or(DEFAULT_MQTT_URL))
-            .map_err(|m| invalid("mqtt.url", m))?;
-        let mqtt = MqttConfig::validate(
-            url,
-            raw_mqtt.ca_file,
-            raw_mqtt.username,
-            raw_mqtt.password_file.as_deref(),
-        )?;
-        Ok(Self {
-            id,
-            interval,
-            state_dir,
-            outbox_max_bytes: max_mb * 1024 * 1024,
-            mqtt,
-            hash: sha256_hex(source),
-        })
+        let url =
+            MqttUrl::parse(raw_mqtt.url.as_deref().unwrap_or(DEFAULT_MQTT_URL)).map_err(|m| invalid("mqtt.url", m))?;
+        let mqtt = MqttConfig::validate(url, raw_mqtt.ca_file, raw_mqtt.username, raw_mqtt.password_file.as_deref())?;
+        Ok(Self { id, interval, state_dir, outbox_max_bytes: max_mb * 1024 * 1024, mqtt, hash: sha256_hex(source) })
     }
 
     /// The defaults, as if the config file were empty.
@@ -299,18 +233,12 @@ impl Config {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// This machine's hostname, or "localhost" if it cannot be read.
 pub fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".into())
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into())
 }
 
 #[cfg(test)]
@@ -318,10 +246,8 @@ mod tests {
     use super::*;
 
     fn parse(toml_text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(toml_text).map_err(|e| ConfigError::Syntax {
-            path: "test.toml".into(),
-            message: e.to_string(),
-        })?;
+        let raw: RawConfig = toml::from_str(toml_text)
+            .map_err(|e| ConfigError::Syntax { path: "test.toml".into(), message: e.to_string() })?;
         Config::from_raw(raw, toml_text.as_bytes())
     }
 
@@ -348,14 +274,7 @@ mod tests {
         assert_eq!(c.id.as_str(), "pbx-01");
         assert_eq!(c.interval, Duration::from_secs(30));
         assert_eq!(c.outbox_max_bytes, 8 * 1024 * 1024);
-        assert_eq!(
-            c.mqtt.url,
-            MqttUrl {
-                host: "broker.local".into(),
-                port: 1884,
-                tls: false
-            }
-        );
+        assert_eq!(c.mqtt.url, MqttUrl { host: "broker.local".into(), port: 1884, tls: false });
         assert_eq!(c.mqtt.username.as_deref(), Some("agent"));
     }
 
@@ -370,10 +289,7 @@ mod tests {
         let e = err("interval = \"ten seconds\"");
         assert!(e.contains("`interval`") && e.contains("\"10s\""), "{e}");
         let e = err("interval = \"0s\"");
-        assert!(
-            e.contains("`interval`") && e.contains("out of range"),
-            "{e}"
-        );
+        assert!(e.contains("`interval`") && e.contains("out of range"), "{e}");
     }
 
     #[test]
@@ -405,19 +321,13 @@ mod tests {
     #[test]
     fn a_ca_file_without_tls_or_a_missing_password_file_is_refused() {
         assert!(err("[mqtt]\nca_file = \"/etc/hostname\"").contains("`mqtt.ca_file`"));
-        assert!(
-            err("[mqtt]\nusername = \"u\"\npassword_file = \"/nonexistent/pw\"")
-                .contains("`mqtt.password_file`")
-        );
+        assert!(err("[mqtt]\nusername = \"u\"\npassword_file = \"/nonexistent/pw\"").contains("`mqtt.password_file`"));
         assert!(err("[outbox]\nmax_mb = 0").contains("`outbox.max_mb`"));
     }
 
     #[test]
     fn the_config_hash_changes_with_the_file() {
-        assert_ne!(
-            parse("interval = \"10s\"").unwrap().hash,
-            parse("interval = \"20s\"").unwrap().hash
-        );
+        assert_ne!(parse("interval = \"10s\"").unwrap().hash, parse("interval = \"20s\"").unwrap().hash);
     }
 }
 
@@ -430,10 +340,7 @@ mod reference_config {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/config/agent.toml");
         let c = Config::load(&path).unwrap();
         let d = Config::defaults().unwrap();
-        assert_eq!(
-            (c.interval, &c.state_dir, c.outbox_max_bytes),
-            (d.interval, &d.state_dir, d.outbox_max_bytes)
-        );
+        assert_eq!((c.interval, &c.state_dir, c.outbox_max_bytes), (d.interval, &d.state_dir, d.outbox_max_bytes));
         assert_eq!(c.mqtt.url, d.mqtt.url);
     }
 }

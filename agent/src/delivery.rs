@@ -11,6 +11,8 @@
 //!   pairing, and after the next CONNACK every unacknowledged record is sent again from the oldest.
 //!   (The publisher also uses a fresh rumqttc client per connection, so no request from an old
 //!   connection can leak into a new one and shift the pairing.)
+//! - Records are handed over only while the collector's retained state reads `online` (see
+//!   [`centinela_shared::topic::COLLECTOR_STATE`]); while it does not, samples wait in the outbox.
 //! - At most `window` records are handed over and unacknowledged at once, far below rumqttc's
 //!   inflight limit, so packet ids never collide.
 
@@ -35,6 +37,8 @@ pub enum DeliveryError {
 pub struct Delivery {
     window: usize,
     connected: bool,
+    /// The collector's retained state said `online` on this connection.
+    collector_online: bool,
     /// Handed to the client, waiting for their `Outgoing::Publish(pkid)`, in order.
     unpaired: VecDeque<Tracked>,
     /// Sent with this pkid, waiting for the PUBACK.
@@ -48,6 +52,7 @@ impl Delivery {
         Self {
             window: window.max(1),
             connected: false,
+            collector_online: false,
             unpaired: VecDeque::new(),
             inflight: HashMap::new(),
             sent_up_to: 0,
@@ -68,6 +73,17 @@ impl Delivery {
     pub fn on_disconnected(&mut self) {
         self.forget();
         self.connected = false;
+        self.collector_online = false;
+    }
+
+    /// The collector's retained state arrived (or changed). Records already in flight stay in
+    /// flight: the broker queues them for the collector's persistent session.
+    pub fn on_collector_state(&mut self, online: bool) {
+        self.collector_online = online;
+    }
+
+    pub fn collector_online(&self) -> bool {
+        self.collector_online
     }
 
     fn forget(&mut self) {
@@ -78,13 +94,12 @@ impl Delivery {
 
     fn records_outstanding(&self) -> usize {
         let is_record = |t: &Tracked| matches!(t, Tracked::Record(_));
-        self.unpaired.iter().filter(|t| is_record(t)).count()
-            + self.inflight.values().filter(|t| is_record(t)).count()
+        self.unpaired.iter().filter(|t| is_record(t)).count() + self.inflight.values().filter(|t| is_record(t)).count()
     }
 
     /// How many more records may be handed over now (0 while disconnected).
     pub fn free_slots(&self) -> usize {
-        if !self.connected {
+        if !self.connected || !self.collector_online {
             return 0;
         }
         self.window.saturating_sub(self.records_outstanding())
@@ -105,10 +120,7 @@ impl Delivery {
 
     /// rumqttc wrote a PUBLISH with this packet id.
     pub fn on_outgoing_publish(&mut self, pkid: u16) -> Result<(), DeliveryError> {
-        let what = self
-            .unpaired
-            .pop_front()
-            .ok_or(DeliveryError::UnexpectedOutgoing(pkid))?;
+        let what = self.unpaired.pop_front().ok_or(DeliveryError::UnexpectedOutgoing(pkid))?;
         self.inflight.insert(pkid, what);
         Ok(())
     }
@@ -138,6 +150,7 @@ mod tests {
     fn a_puback_acknowledges_the_record_its_publish_carried() {
         let mut d = Delivery::new(8);
         d.on_connected();
+        d.on_collector_state(true);
         d.on_handed(Tracked::Control);
         d.on_handed(Tracked::Record(10));
         d.on_handed(Tracked::Record(11));
@@ -147,11 +160,7 @@ mod tests {
         assert_eq!(d.on_puback(3), Some(Tracked::Record(11)));
         assert_eq!(d.on_puback(1), Some(Tracked::Control));
         assert_eq!(d.on_puback(2), Some(Tracked::Record(10)));
-        assert_eq!(
-            d.on_puback(2),
-            None,
-            "a duplicate PUBACK acknowledges nothing"
-        );
+        assert_eq!(d.on_puback(2), None, "a duplicate PUBACK acknowledges nothing");
         assert!(d.is_idle());
     }
 
@@ -159,6 +168,7 @@ mod tests {
     fn the_window_limits_records_but_not_control_messages() {
         let mut d = Delivery::new(2);
         d.on_connected();
+        d.on_collector_state(true);
         d.on_handed(Tracked::Control);
         assert_eq!(d.free_slots(), 2);
         d.on_handed(Tracked::Record(1));
@@ -175,27 +185,41 @@ mod tests {
     fn a_disconnect_forgets_everything_in_flight_and_the_next_connection_resends_from_the_oldest() {
         let mut d = Delivery::new(4);
         d.on_connected();
+        d.on_collector_state(true);
         d.on_handed(Tracked::Record(5));
         d.on_outgoing_publish(1).unwrap();
         d.on_disconnected();
         assert_eq!(d.free_slots(), 0);
-        assert_eq!(
-            d.on_puback(1),
-            None,
-            "a PUBACK from a dead connection deletes nothing"
-        );
+        assert_eq!(d.on_puback(1), None, "a PUBACK from a dead connection deletes nothing");
         d.on_connected();
+        d.on_collector_state(true);
         assert_eq!(d.sent_up_to(), 0);
         assert_eq!(d.free_slots(), 4);
+    }
+
+    #[test]
+    fn records_wait_while_the_collector_is_not_online() {
+        let mut d = Delivery::new(4);
+        d.on_connected();
+        assert_eq!(d.free_slots(), 0, "no collector state seen yet on this connection");
+        d.on_collector_state(true);
+        assert_eq!(d.free_slots(), 4);
+        d.on_handed(Tracked::Record(1));
+        d.on_outgoing_publish(1).unwrap();
+        d.on_collector_state(false);
+        assert_eq!(d.free_slots(), 0);
+        assert_eq!(d.on_puback(1), Some(Tracked::Record(1)), "what was in flight still completes");
+        d.on_collector_state(true);
+        d.on_disconnected();
+        d.on_connected();
+        assert_eq!(d.free_slots(), 0, "a new connection learns the collector state again");
     }
 
     #[test]
     fn an_outgoing_publish_we_did_not_hand_over_is_reported() {
         let mut d = Delivery::new(4);
         d.on_connected();
-        assert_eq!(
-            d.on_outgoing_publish(9),
-            Err(DeliveryError::UnexpectedOutgoing(9))
-        );
+        d.on_collector_state(true);
+        assert_eq!(d.on_outgoing_publish(9), Err(DeliveryError::UnexpectedOutgoing(9)));
     }
 }

@@ -19,11 +19,7 @@ impl HostPaths {
 
     /// A tree laid out like `/`, e.g. a fixture with `proc/`, `sys/` and `dev/` inside.
     pub fn under(root: &Path) -> Self {
-        Self {
-            proc: root.join("proc"),
-            sys: root.join("sys"),
-            dev: root.join("dev"),
-        }
+        Self { proc: root.join("proc"), sys: root.join("sys"), dev: root.join("dev") }
     }
 
     /// True when this is the running machine (sysinfo readings agree with the files).

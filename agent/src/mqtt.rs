@@ -18,10 +18,7 @@ pub const MAX_PACKET_BYTES: usize = 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum MqttSetupError {
     #[error("cannot read mqtt.ca_file {path}: {source}")]
-    CaFile {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    CaFile { path: std::path::PathBuf, source: std::io::Error },
 }
 
 /// Installs rustls' ring provider once per process (rumqttc is built without a default provider so
@@ -42,15 +39,8 @@ pub fn options(client_id: &str, cfg: &MqttConfig) -> Result<MqttOptions, MqttSet
         install_crypto_provider();
         let transport = match &cfg.ca_file {
             Some(path) => {
-                let ca = std::fs::read(path).map_err(|source| MqttSetupError::CaFile {
-                    path: path.clone(),
-                    source,
-                })?;
-                Transport::tls_with_config(TlsConfiguration::Simple {
-                    ca,
-                    alpn: None,
-                    client_auth: None,
-                })
+                let ca = std::fs::read(path).map_err(|source| MqttSetupError::CaFile { path: path.clone(), source })?;
+                Transport::tls_with_config(TlsConfiguration::Simple { ca, alpn: None, client_auth: None })
             }
             None => Transport::tls_with_default_config(),
         };
@@ -81,11 +71,7 @@ impl Connection {
                 }
             }
         });
-        Self {
-            client,
-            events,
-            task,
-        }
+        Self { client, events, task }
     }
 }
 
@@ -135,10 +121,7 @@ mod tests {
     fn backoff_doubles_up_to_thirty_seconds_and_resets() {
         let mut b = Backoff::new();
         let delays: Vec<u64> = (0..9).map(|_| b.next_delay().as_millis() as u64).collect();
-        assert_eq!(
-            delays,
-            vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
-        );
+        assert_eq!(delays, vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_millis(500));
     }

@@ -10,9 +10,10 @@ use crate::host::HostPaths;
 use crate::mqtt::{Backoff, Connection};
 use crate::outbox::Outbox;
 use crate::probes::ProbeSet;
+use centinela_shared::topic::COLLECTOR_STATE;
 use centinela_shared::{
-    AgentId, BirthMsg, BirthV1, Body, Envelope, OutboxStats, Presence, SampleV1, Topic, TopicKind,
-    WIRE_VERSION, encode_birth, encode_envelope,
+    AgentId, BirthMsg, BirthV1, Body, Envelope, OutboxStats, Presence, SampleV1, Topic, TopicKind, WIRE_VERSION,
+    encode_birth, encode_envelope,
 };
 use rumqttc::{Event, Incoming, LastWill, Outgoing, QoS};
 use std::future::Future;
@@ -51,11 +52,7 @@ pub fn build_envelope(
 }
 
 /// Runs the agent until `shutdown` completes, then publishes a retained `stopped` and disconnects.
-pub async fn run(
-    config: Config,
-    paths: HostPaths,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let mut outbox = Outbox::open(&config.state_dir, config.outbox_max_bytes)?;
     let mut probes = ProbeSet::all();
     let status_topic = Topic::new(&config.id, TopicKind::Status).to_string();
@@ -64,12 +61,7 @@ pub async fn run(
     let mut opts = crate::mqtt::options(&format!("centinela-agent-{}", config.id), &config.mqtt)?;
     // The outbox is the source of truth, so the broker keeps no session for the agent.
     opts.set_clean_session(true);
-    opts.set_last_will(LastWill::new(
-        &status_topic,
-        Presence::Offline.as_str(),
-        QoS::AtLeastOnce,
-        true,
-    ));
+    opts.set_last_will(LastWill::new(&status_topic, Presence::Offline.as_str(), QoS::AtLeastOnce, true));
     let hostname = crate::config::hostname();
     let broker = config.mqtt.url.to_string();
     tracing::info!(agent = %config.id, broker = %broker, interval = ?config.interval, state_dir = %config.state_dir.display(), backlog = outbox.stats().backlog, "agent starting");
@@ -112,6 +104,11 @@ pub async fn run(
                                 interval_ms: u32::try_from(config.interval.as_millis()).unwrap_or(u32::MAX),
                                 started_ms: chrono::Utc::now().timestamp_millis(),
                             }));
+                            // Samples flow only once the collector's retained state says it is
+                            // subscribed (see `Delivery`); the broker replays it on subscribe.
+                            if let Err(e) = c.client.try_subscribe(COLLECTOR_STATE, QoS::AtLeastOnce) {
+                                lost = Some(format!("cannot subscribe to {COLLECTOR_STATE}: {e}"));
+                            }
                             for (topic, payload) in [(&birth_topic, birth), (&status_topic, Presence::Online.as_str().as_bytes().to_vec())] {
                                 if c.client.try_publish(topic.as_str(), QoS::AtLeastOnce, true, payload).is_ok() {
                                     delivery.on_handed(Tracked::Control);
@@ -123,6 +120,13 @@ pub async fn run(
                         if let Err(e) = delivery.on_outgoing_publish(pkid) {
                             lost = Some(format!("delivery pairing lost: {e:?}"));
                         }
+                    }
+                    Some(Ok(Event::Incoming(Incoming::Publish(p)))) if p.topic == COLLECTOR_STATE => {
+                        let online = Presence::parse(&p.payload) == Some(Presence::Online);
+                        if online != delivery.collector_online() {
+                            tracing::info!(collector_online = online, backlog = outbox.stats().backlog, "collector state changed");
+                        }
+                        delivery.on_collector_state(online);
                     }
                     Some(Ok(Event::Incoming(Incoming::PubAck(ack)))) => {
                         if let Some(Tracked::Record(id)) = delivery.on_puback(ack.pkid)
@@ -158,15 +162,7 @@ pub async fn run(
     if let Some(mut c) = conn.take()
         && delivery.is_connected()
     {
-        if c.client
-            .try_publish(
-                status_topic.as_str(),
-                QoS::AtLeastOnce,
-                true,
-                Presence::Stopped.as_str(),
-            )
-            .is_ok()
-        {
+        if c.client.try_publish(status_topic.as_str(), QoS::AtLeastOnce, true, Presence::Stopped.as_str()).is_ok() {
             delivery.on_handed(Tracked::Control);
         }
         let deadline = Instant::now() + Duration::from_secs(3);
@@ -185,10 +181,9 @@ pub async fn run(
             }
         }
         let _ = c.client.try_disconnect();
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            while let Some(Ok(_)) = c.events.recv().await {}
-        })
-        .await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), async { while let Some(Ok(_)) = c.events.recv().await {} })
+                .await;
     }
     tracing::info!(backlog = outbox.stats().backlog, "agent stopped");
     Ok(())
@@ -202,11 +197,7 @@ fn fill_window(delivery: &mut Delivery, outbox: &Outbox, conn: &Connection, topi
     match outbox.after(delivery.sent_up_to(), free) {
         Ok(records) => {
             for r in records {
-                if conn
-                    .client
-                    .try_publish(topic, QoS::AtLeastOnce, false, r.payload)
-                    .is_err()
-                {
+                if conn.client.try_publish(topic, QoS::AtLeastOnce, false, r.payload).is_err() {
                     break;
                 }
                 delivery.on_handed(Tracked::Record(r.id));
@@ -216,9 +207,7 @@ fn fill_window(delivery: &mut Delivery, outbox: &Outbox, conn: &Connection, topi
     }
 }
 
-async fn next_event(
-    conn: &mut Option<Connection>,
-) -> Option<Result<Event, rumqttc::ConnectionError>> {
+async fn next_event(conn: &mut Option<Connection>) -> Option<Result<Event, rumqttc::ConnectionError>> {
     match conn {
         Some(c) => c.events.recv().await,
         None => std::future::pending().await,

@@ -13,14 +13,7 @@ use std::time::{Duration, Instant};
 fn real_sample(id: &str, seq: u64) -> centinela_shared::Envelope {
     let id = AgentId::new(id).expect("valid id");
     let mut probes = ProbeSet::all();
-    build_envelope(
-        &id,
-        Duration::from_secs(10),
-        &mut probes,
-        &HostPaths::live(),
-        seq,
-        OutboxStats::default(),
-    )
+    build_envelope(&id, Duration::from_secs(10), &mut probes, &HostPaths::live(), seq, OutboxStats::default())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,23 +23,16 @@ fn main() -> anyhow::Result<()> {
             let env = real_sample("pbx-rentas-01", 123_456);
             let postcard = encode_envelope(&env).len();
             let json = serde_json::to_vec(&env)?.len();
-            println!(
-                "postcard_bytes={postcard} json_bytes={json} ratio={:.2}",
-                json as f64 / postcard as f64
-            );
+            println!("postcard_bytes={postcard} json_bytes={json} ratio={:.2}", json as f64 / postcard as f64);
         }
         Some("publish") => {
             let url = centinela_agent::config::MqttUrl::parse(
-                args.get(2)
-                    .map(String::as_str)
-                    .unwrap_or("mqtt://127.0.0.1:1883"),
+                args.get(2).map(String::as_str).unwrap_or("mqtt://127.0.0.1:1883"),
             )
             .map_err(anyhow::Error::msg)?;
             let agents: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(100);
             let total: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(100_000);
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(publish(url, agents.max(1), total))?;
         }
         _ => anyhow::bail!("usage: centinela-bench sizes | publish URL AGENTS SAMPLES"),
@@ -54,11 +40,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn publish(
-    url: centinela_agent::config::MqttUrl,
-    agents: u64,
-    total: u64,
-) -> anyhow::Result<()> {
+async fn publish(url: centinela_agent::config::MqttUrl, agents: u64, total: u64) -> anyhow::Result<()> {
     let template = real_sample("pbx-00000", 1);
     let mut opts = MqttOptions::new("centinela-bench-fleet", url.host.clone(), url.port);
     opts.set_inflight(200);
@@ -70,11 +52,8 @@ async fn publish(
             let mut env = template.clone();
             env.agent = agent.clone();
             env.seq = i / agents + 1;
-            let topic =
-                Topic::new(&AgentId::new(agent).expect("valid id"), TopicKind::Sample).to_string();
-            client
-                .publish(topic, QoS::AtLeastOnce, false, encode_envelope(&env))
-                .await?;
+            let topic = Topic::new(&AgentId::new(agent).expect("valid id"), TopicKind::Sample).to_string();
+            client.publish(topic, QoS::AtLeastOnce, false, encode_envelope(&env)).await?;
         }
         anyhow::Ok(client)
     });
@@ -88,9 +67,6 @@ async fn publish(
     let client = producer.await??;
     let _ = client.disconnect().await;
     let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "published {total} samples from {agents} agents in {secs:.2} s ({:.0}/s)",
-        total as f64 / secs
-    );
+    eprintln!("published {total} samples from {agents} agents in {secs:.2} s ({:.0}/s)", total as f64 / secs);
     Ok(())
 }

@@ -12,10 +12,7 @@ pub enum BrokerError {
     #[error(
         "cannot listen on {addr} for the embedded MQTT broker: {source}. If a broker such as Mosquitto already runs there, point the collector at it with `[mqtt] url = \"mqtt://{addr}\"` in the config, or move the embedded broker with `[embedded_broker] listen`"
     )]
-    PortTaken {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    PortTaken { addr: SocketAddr, source: std::io::Error },
     #[error(
         "this collector was built without the `embedded-broker` feature; set `[mqtt] url` to an external broker such as Mosquitto"
     )]
@@ -28,8 +25,7 @@ pub enum BrokerError {
 /// free port).
 pub fn probe_listen(addr: SocketAddr) -> Result<SocketAddr, BrokerError> {
     let l = TcpListener::bind(addr).map_err(|source| BrokerError::PortTaken { addr, source })?;
-    l.local_addr()
-        .map_err(|source| BrokerError::PortTaken { addr, source })
+    l.local_addr().map_err(|source| BrokerError::PortTaken { addr, source })
 }
 
 /// Starts the broker on its own threads and returns once it accepts connections.
@@ -97,8 +93,7 @@ mod tests {
         let addr = held.local_addr().unwrap();
         let e = probe_listen(addr).unwrap_err().to_string();
         assert!(
-            e.contains(&format!("[mqtt] url = \\\"mqtt://{addr}\\\""))
-                || e.contains(&format!("mqtt://{addr}")),
+            e.contains(&format!("[mqtt] url = \\\"mqtt://{addr}\\\"")) || e.contains(&format!("mqtt://{addr}")),
             "{e}"
         );
         assert!(e.contains("[embedded_broker] listen"), "{e}");

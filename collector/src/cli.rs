@@ -48,11 +48,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     centinela_agent::cli::init_logging();
     match cli.command {
-        Command::Serve {
-            config,
-            local_agent,
-            local_agent_interval,
-        } => {
+        Command::Serve { config, local_agent, local_agent_interval } => {
             let config = match config {
                 Some(path) => Config::load(&path),
                 None => Config::defaults(PathBuf::from("centinela-data")),
@@ -64,21 +60,14 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("centinela-collector: cannot start the runtime: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            let opts = ServeOptions {
-                local_agent,
-                local_agent_interval: Some(local_agent_interval),
-            };
+            let opts = ServeOptions { local_agent, local_agent_interval: Some(local_agent_interval) };
             match rt.block_on(serve(config, opts, centinela_agent::cli::shutdown_signal())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -68,39 +68,24 @@ pub struct Config {
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/centinela-collector";
 
 fn parse_addr(key: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
-    s.parse().map_err(|_| {
-        invalid(
-            key,
-            format!("{s:?} is not an address; write it like \"127.0.0.1:8080\""),
-        )
-    })
+    s.parse().map_err(|_| invalid(key, format!("{s:?} is not an address; write it like \"127.0.0.1:8080\"")))
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let raw: RawConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Syntax { path: path.into(), message: e.to_string() })?;
         Self::from_raw(raw)
     }
 
     /// The defaults: embedded broker, `data_dir` as given.
     pub fn defaults(data_dir: PathBuf) -> Result<Self, ConfigError> {
-        Self::from_raw(RawConfig {
-            data_dir: Some(data_dir),
-            ..Default::default()
-        })
+        Self::from_raw(RawConfig { data_dir: Some(data_dir), ..Default::default() })
     }
 
     pub fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
-        let data_dir = raw
-            .data_dir
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         if data_dir.as_os_str().is_empty() {
             return Err(invalid(
                 "data_dir",
@@ -108,10 +93,7 @@ impl Config {
             ));
         }
         let mqtt = raw.mqtt.unwrap_or_default();
-        let client_id = mqtt
-            .client_id
-            .clone()
-            .unwrap_or_else(|| "centinela-collector".into());
+        let client_id = mqtt.client_id.clone().unwrap_or_else(|| "centinela-collector".into());
         if client_id.is_empty() || client_id.len() > 128 || client_id.contains(['+', '#', '/']) {
             return Err(invalid(
                 "mqtt.client_id",
@@ -127,40 +109,21 @@ impl Config {
                         "is set together with mqtt.url; remove [embedded_broker] to use the external broker, or remove mqtt.url to embed one",
                     ));
                 }
-                Broker::External(MqttConfig::validate(
-                    url,
-                    mqtt.ca_file,
-                    mqtt.username,
-                    mqtt.password_file.as_deref(),
-                )?)
+                Broker::External(MqttConfig::validate(url, mqtt.ca_file, mqtt.username, mqtt.password_file.as_deref())?)
             }
             None => {
-                if mqtt.ca_file.is_some() || mqtt.username.is_some() || mqtt.password_file.is_some()
-                {
+                if mqtt.ca_file.is_some() || mqtt.username.is_some() || mqtt.password_file.is_some() {
                     return Err(invalid(
                         "mqtt.url",
                         "is required when mqtt.ca_file, mqtt.username or mqtt.password_file is set",
                     ));
                 }
-                let listen = raw
-                    .embedded_broker
-                    .and_then(|b| b.listen)
-                    .unwrap_or_else(|| "127.0.0.1:1883".into());
-                Broker::Embedded {
-                    listen: parse_addr("embedded_broker.listen", &listen)?,
-                }
+                let listen = raw.embedded_broker.and_then(|b| b.listen).unwrap_or_else(|| "127.0.0.1:1883".into());
+                Broker::Embedded { listen: parse_addr("embedded_broker.listen", &listen)? }
             }
         };
-        let http_listen = raw
-            .http
-            .and_then(|h| h.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
-        Ok(Self {
-            data_dir,
-            broker,
-            client_id,
-            http_listen: parse_addr("http.listen", &http_listen)?,
-        })
+        let http_listen = raw.http.and_then(|h| h.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        Ok(Self { data_dir, broker, client_id, http_listen: parse_addr("http.listen", &http_listen)? })
     }
 }
 
@@ -183,7 +146,9 @@ mod tests {
 
     #[test]
     fn an_mqtt_url_selects_the_external_broker() {
-        let c = parse("data_dir = \"/tmp/c\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[http]\nlisten = \"0.0.0.0:80\"").unwrap();
+        let c =
+            parse("data_dir = \"/tmp/c\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[http]\nlisten = \"0.0.0.0:80\"")
+                .unwrap();
         assert!(matches!(c.broker, Broker::External(ref m) if m.url.port == 1883));
         assert_eq!(c.http_listen.port(), 80);
     }
@@ -195,14 +160,8 @@ mod tests {
             ("[mqtt]\nurl = \"tcp://x\"", "`mqtt.url`"),
             ("[mqtt]\nusername = \"u\"", "`mqtt.url`"),
             ("[mqtt]\nclient_id = \"a/b\"", "`mqtt.client_id`"),
-            (
-                "[embedded_broker]\nlisten = \"nope\"",
-                "`embedded_broker.listen`",
-            ),
-            (
-                "[mqtt]\nurl = \"mqtt://h\"\n[embedded_broker]\nlisten = \"127.0.0.1:1\"",
-                "`embedded_broker`",
-            ),
+            ("[embedded_broker]\nlisten = \"nope\"", "`embedded_broker.listen`"),
+            ("[mqtt]\nurl = \"mqtt://h\"\n[embedded_broker]\nlisten = \"127.0.0.1:1\"", "`embedded_broker`"),
             ("dta_dir = \"/x\"", "unknown field `dta_dir`"),
         ] {
             let e = parse(text).unwrap_err();

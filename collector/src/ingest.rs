@@ -8,12 +8,16 @@
 //!   broker session that has ended are discarded (the broker redelivers those messages, and the
 //!   writer's `(agent, seq)` key makes the redelivery harmless).
 //! - A failed commit drops the broker session, so its messages come back.
+//! - The retained [`COLLECTOR_STATE`] reads `online` only after the subscriptions are acknowledged
+//!   (its Last Will says `offline`, a clean stop says `stopped`). Agents send samples only while it
+//!   reads `online`, so a broker that lost our session never acknowledges samples into the void.
 
 use crate::store::writer::{Committed, Inbound, Op};
 use centinela_agent::config::MqttConfig;
 use centinela_agent::mqtt::{Backoff, Connection};
-use centinela_shared::TopicKind;
-use rumqttc::{Event, Incoming, Publish, QoS, SubscribeFilter};
+use centinela_shared::topic::COLLECTOR_STATE;
+use centinela_shared::{Presence, TopicKind};
+use rumqttc::{Event, Incoming, LastWill, Publish, QoS, SubscribeFilter};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, watch};
@@ -48,11 +52,19 @@ pub async fn run(
         };
         opts.set_clean_session(false);
         opts.set_manual_acks(true);
+        opts.set_last_will(LastWill::new(COLLECTOR_STATE, Presence::Offline.as_str(), QoS::AtLeastOnce, true));
         let mut conn = Connection::start(opts, 16_384);
         let reason: String = loop {
             tokio::select! {
                 _ = shutdown.changed() => {
+                    // Tell the agents to hold their samples, then leave (the Will only fires on an
+                    // unclean loss).
+                    let _ = conn.client.try_publish(COLLECTOR_STATE, QoS::AtLeastOnce, true, Presence::Stopped.as_str());
                     let _ = conn.client.try_disconnect();
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                        while let Some(Ok(_)) = conn.events.recv().await {}
+                    })
+                    .await;
                     return;
                 }
                 ev = conn.events.recv() => match ev {
@@ -65,6 +77,11 @@ pub async fn run(
                         let filters = TopicKind::ALL.map(|k| SubscribeFilter::new(k.filter_all_agents(), QoS::AtLeastOnce));
                         if let Err(e) = conn.client.subscribe_many(filters).await {
                             break format!("cannot subscribe: {e}");
+                        }
+                    }
+                    Some(Ok(Event::Incoming(Incoming::SubAck(_)))) => {
+                        if let Err(e) = conn.client.publish(COLLECTOR_STATE, QoS::AtLeastOnce, true, Presence::Online.as_str()).await {
+                            break format!("cannot publish the collector state: {e}");
                         }
                     }
                     Some(Ok(Event::Incoming(Incoming::Publish(p)))) => {

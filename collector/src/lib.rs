@@ -50,11 +50,7 @@ fn resolve_broker(config: &Config, opts: &ServeOptions) -> anyhow::Result<MqttCo
             };
             let addr = broker::start(listen)?;
             Ok(MqttConfig {
-                url: MqttUrl {
-                    host: addr.ip().to_string(),
-                    port: addr.port(),
-                    tls: false,
-                },
+                url: MqttUrl { host: addr.ip().to_string(), port: addr.port(), tls: false },
                 ca_file: None,
                 username: None,
                 password: None,
@@ -73,23 +69,12 @@ pub async fn serve(
     let conn = store::open_writer(&config.data_dir)?;
     let stats = Arc::new(store::writer::IngestStats::default());
     let (committed_tx, committed_rx) = mpsc::unbounded_channel();
-    let writer = store::writer::spawn::<ingest::AckToken>(
-        conn,
-        started_ms,
-        committed_tx,
-        Arc::clone(&stats),
-        65_536,
-    );
+    let writer = store::writer::spawn::<ingest::AckToken>(conn, started_ms, committed_tx, Arc::clone(&stats), 65_536);
 
     let mqtt = resolve_broker(&config, &opts)?;
-    let listener = tokio::net::TcpListener::bind(config.http_listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} for the dashboard; set `[http] listen` to a free address",
-                config.http_listen
-            )
-        })?;
+    let listener = tokio::net::TcpListener::bind(config.http_listen).await.with_context(|| {
+        format!("cannot listen on {} for the dashboard; set `[http] listen` to a free address", config.http_listen)
+    })?;
     let http_addr = listener.local_addr()?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -122,12 +107,7 @@ pub async fn serve(
     // ingested before the rest shuts down.
     let (agent_stop_tx, agent_stop_rx) = watch::channel(false);
     let agent_thread = if opts.local_agent {
-        Some(start_local_agent(
-            &config,
-            &mqtt,
-            opts.local_agent_interval,
-            agent_stop_rx,
-        )?)
+        Some(start_local_agent(&config, &mqtt, opts.local_agent_interval, agent_stop_rx)?)
     } else {
         None
     };
@@ -156,23 +136,13 @@ pub async fn serve(
     }
     // Drain: with the embedded broker, whatever it has acknowledged lives only in this process, so
     // keep ingesting until the traffic has been quiet for a moment (at most 3 s).
-    drain_quiet(
-        &stats_for_drain,
-        Duration::from_millis(300),
-        Duration::from_secs(3),
-    )
-    .await;
+    drain_quiet(&stats_for_drain, Duration::from_millis(300), Duration::from_secs(3)).await;
     let _ = stop_tx.send(true);
     let _ = ingest_task.await;
     let _ = ticker.await;
     let _ = http.await;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    if writer
-        .tx
-        .send(store::writer::Op::Flush(done_tx))
-        .await
-        .is_ok()
-    {
+    if writer.tx.send(store::writer::Op::Flush(done_tx)).await.is_ok() {
         let _ = done_rx.await;
     }
     tokio::task::spawn_blocking(move || writer.join()).await?;
@@ -222,29 +192,20 @@ fn start_local_agent(
     };
     let state_dir: PathBuf = agent.state_dir.clone();
     tracing::info!(agent = %agent.id, state_dir = %state_dir.display(), "starting the local agent");
-    let handle = std::thread::Builder::new()
-        .name("local-agent".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!(error = %e, "local agent: cannot start its runtime");
-                    return;
-                }
-            };
-            let shutdown = async move {
-                let _ = stop.changed().await;
-            };
-            if let Err(e) = rt.block_on(centinela_agent::run(
-                agent,
-                centinela_agent::HostPaths::live(),
-                shutdown,
-            )) {
-                tracing::error!(error = %format!("{e:#}"), "local agent stopped");
+    let handle = std::thread::Builder::new().name("local-agent".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "local agent: cannot start its runtime");
+                return;
             }
-        })?;
+        };
+        let shutdown = async move {
+            let _ = stop.changed().await;
+        };
+        if let Err(e) = rt.block_on(centinela_agent::run(agent, centinela_agent::HostPaths::live(), shutdown)) {
+            tracing::error!(error = %format!("{e:#}"), "local agent stopped");
+        }
+    })?;
     Ok(handle)
 }

@@ -35,24 +35,15 @@ pub fn encode_birth(birth: &BirthMsg) -> Vec<u8> {
     postcard::to_stdvec(birth).unwrap_or_default()
 }
 
-fn decode_bounded<'a, T: serde::Deserialize<'a>>(
-    bytes: &'a [u8],
-    what: &'static str,
-) -> Result<T, DecodeError> {
+fn decode_bounded<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], what: &'static str) -> Result<T, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
     if bytes.len() > MAX_PAYLOAD_BYTES {
-        return Err(DecodeError::TooLarge {
-            len: bytes.len(),
-            max: MAX_PAYLOAD_BYTES,
-        });
+        return Err(DecodeError::TooLarge { len: bytes.len(), max: MAX_PAYLOAD_BYTES });
     }
     let (value, rest) =
-        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed {
-            what,
-            reason: e.to_string(),
-        })?;
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed { what, reason: e.to_string() })?;
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes(rest.len(), what));
     }
@@ -63,10 +54,7 @@ fn decode_bounded<'a, T: serde::Deserialize<'a>>(
 pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     let env: Envelope = decode_bounded(bytes, "envelope")?;
     if env.v != WIRE_VERSION {
-        return Err(DecodeError::UnsupportedVersion {
-            found: env.v,
-            supported: WIRE_VERSION,
-        });
+        return Err(DecodeError::UnsupportedVersion { found: env.v, supported: WIRE_VERSION });
     }
     Ok(env)
 }
@@ -90,15 +78,8 @@ mod tests {
             body: Body::SampleV1(SampleV1 {
                 agent_version: "0.1.0".into(),
                 interval_ms: 10_000,
-                outbox: OutboxStats {
-                    backlog: 3,
-                    dropped_total: 1,
-                },
-                probes: vec![ProbeReport {
-                    probe: "host".into(),
-                    outcome: Outcome::Ok,
-                    duration_us: 120,
-                }],
+                outbox: OutboxStats { backlog: 3, dropped_total: 1 },
+                probes: vec![ProbeReport { probe: "host".into(), outcome: Outcome::Ok, duration_us: 120 }],
                 readings: vec![Reading::FilesystemV1(FilesystemV1 {
                     mount_point: "/var/spool/asterisk".into(),
                     device: "/dev/md1".into(),
@@ -121,10 +102,7 @@ mod tests {
     fn every_truncation_of_a_valid_envelope_is_an_error_not_a_panic() {
         let bytes = encode_envelope(&sample());
         for cut in 0..bytes.len() {
-            assert!(
-                decode_envelope(&bytes[..cut]).is_err(),
-                "prefix of {cut} bytes decoded"
-            );
+            assert!(decode_envelope(&bytes[..cut]).is_err(), "prefix of {cut} bytes decoded");
         }
     }
 
@@ -133,10 +111,7 @@ mod tests {
         let bytes = vec![0u8; MAX_PAYLOAD_BYTES + 1];
         assert_eq!(
             decode_envelope(&bytes),
-            Err(DecodeError::TooLarge {
-                len: MAX_PAYLOAD_BYTES + 1,
-                max: MAX_PAYLOAD_BYTES
-            })
+            Err(DecodeError::TooLarge { len: MAX_PAYLOAD_BYTES + 1, max: MAX_PAYLOAD_BYTES })
         );
     }
 
@@ -144,10 +119,7 @@ mod tests {
     fn trailing_garbage_after_an_envelope_is_refused() {
         let mut bytes = encode_envelope(&sample());
         bytes.extend_from_slice(&[1, 2, 3]);
-        assert_eq!(
-            decode_envelope(&bytes),
-            Err(DecodeError::TrailingBytes(3, "envelope"))
-        );
+        assert_eq!(decode_envelope(&bytes), Err(DecodeError::TrailingBytes(3, "envelope")));
     }
 
     #[test]
@@ -155,13 +127,7 @@ mod tests {
         let mut env = sample();
         env.v = 9;
         let err = decode_envelope(&encode_envelope(&env)).unwrap_err();
-        assert_eq!(
-            err,
-            DecodeError::UnsupportedVersion {
-                found: 9,
-                supported: WIRE_VERSION
-            }
-        );
+        assert_eq!(err, DecodeError::UnsupportedVersion { found: 9, supported: WIRE_VERSION });
         assert!(err.to_string().contains("upgrade the collector"));
     }
 

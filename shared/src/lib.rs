@@ -11,8 +11,6 @@ pub mod codec;
 pub mod sample;
 pub mod topic;
 
-pub use codec::{
-    DecodeError, MAX_PAYLOAD_BYTES, decode_birth, decode_envelope, encode_birth, encode_envelope,
-};
+pub use codec::{DecodeError, MAX_PAYLOAD_BYTES, decode_birth, decode_envelope, encode_birth, encode_envelope};
 pub use sample::*;
 pub use topic::{AgentId, AgentIdError, Presence, Topic, TopicKind};

@@ -7,6 +7,12 @@ use std::fmt;
 
 pub const PREFIX: &str = "centinela/v1";
 
+/// The collector's retained presence ([`Presence`] words), its Last Will `offline`. Agents send
+/// samples only while it reads `online`: a broker that lost the collector's session (a fresh
+/// embedded broker, Mosquitto without persistence) would otherwise acknowledge samples nobody
+/// will ever receive. `_collector` can never be an [`AgentId`] (ids start with a letter or digit).
+pub const COLLECTOR_STATE: &str = "centinela/v1/_collector/state";
+
 /// A validated agent id: 1 to 64 characters from `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AgentId(String);
@@ -92,20 +98,14 @@ pub struct Topic {
 
 impl Topic {
     pub fn new(agent: &AgentId, kind: TopicKind) -> Self {
-        Self {
-            agent: agent.clone(),
-            kind,
-        }
+        Self { agent: agent.clone(), kind }
     }
 
     /// Parses `centinela/v1/<agent>/<kind>`; anything else is `None`.
     pub fn parse(topic: &str) -> Option<Self> {
         let rest = topic.strip_prefix(PREFIX)?.strip_prefix('/')?;
         let (agent, kind) = rest.split_once('/')?;
-        Some(Self {
-            agent: AgentId::new(agent).ok()?,
-            kind: TopicKind::parse(kind)?,
-        })
+        Some(Self { agent: AgentId::new(agent).ok()?, kind: TopicKind::parse(kind)? })
     }
 }
 
@@ -156,10 +156,7 @@ mod tests {
             let t = Topic::new(&id, kind);
             assert_eq!(Topic::parse(&t.to_string()), Some(t));
         }
-        assert_eq!(
-            Topic::new(&id, TopicKind::Status).to_string(),
-            "centinela/v1/pbx-hacienda.01/status"
-        );
+        assert_eq!(Topic::new(&id, TopicKind::Status).to_string(), "centinela/v1/pbx-hacienda.01/status");
     }
 
     #[test]
@@ -183,10 +180,13 @@ mod tests {
             assert!(matches!(err, AgentIdError::BadCharacters(_)), "{bad}");
         }
         assert_eq!(AgentId::new(""), Err(AgentIdError::Empty));
-        assert!(matches!(
-            AgentId::new("a".repeat(65)),
-            Err(AgentIdError::TooLong(_))
-        ));
+        assert!(matches!(AgentId::new("a".repeat(65)), Err(AgentIdError::TooLong(_))));
+    }
+
+    #[test]
+    fn the_collector_state_topic_is_not_an_agent_topic() {
+        assert_eq!(Topic::parse(COLLECTOR_STATE), None);
+        assert!(AgentId::new("_collector").is_err());
     }
 
     #[test]

@@ -8,9 +8,7 @@ use centinela_shared::*;
 use std::path::PathBuf;
 
 fn golden_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
 }
 
 fn check_golden(name: &str, encoded_now: &[u8], decode_ok: impl Fn(&[u8]) -> bool) {
@@ -18,16 +16,9 @@ fn check_golden(name: &str, encoded_now: &[u8], decode_ok: impl Fn(&[u8]) -> boo
     if !path.exists() && std::env::var("CENTINELA_BLESS").as_deref() == Ok("1") {
         std::fs::write(&path, encoded_now).unwrap();
     }
-    let old = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run once with CENTINELA_BLESS=1 to create it",
-            path.display()
-        )
-    });
-    assert!(
-        decode_ok(&old),
-        "{name}: bytes from an earlier release no longer decode to the same value"
-    );
+    let old = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run once with CENTINELA_BLESS=1 to create it", path.display()));
+    assert!(decode_ok(&old), "{name}: bytes from an earlier release no longer decode to the same value");
     assert_eq!(
         old, encoded_now,
         "{name}: the encoding of the same value changed; old agents and collectors would disagree"
@@ -43,16 +34,9 @@ fn sample_v1() -> Envelope {
         body: Body::SampleV1(SampleV1 {
             agent_version: "0.1.0".into(),
             interval_ms: 10_000,
-            outbox: OutboxStats {
-                backlog: 2,
-                dropped_total: 7,
-            },
+            outbox: OutboxStats { backlog: 2, dropped_total: 7 },
             probes: vec![
-                ProbeReport {
-                    probe: "host".into(),
-                    outcome: Outcome::Ok,
-                    duration_us: 850,
-                },
+                ProbeReport { probe: "host".into(), outcome: Outcome::Ok, duration_us: 850 },
                 ProbeReport {
                     probe: "filesystems".into(),
                     outcome: Outcome::Failed("statvfs /mnt/nfs: timed out".into()),
@@ -108,17 +92,13 @@ fn birth_v1() -> BirthMsg {
 #[test]
 fn sample_v1_bytes_from_release_0_1_still_decode() {
     let value = sample_v1();
-    check_golden("sample_v1.bin", &encode_envelope(&value), |b| {
-        decode_envelope(b) == Ok(value.clone())
-    });
+    check_golden("sample_v1.bin", &encode_envelope(&value), |b| decode_envelope(b) == Ok(value.clone()));
 }
 
 #[test]
 fn birth_v1_bytes_from_release_0_1_still_decode() {
     let value = birth_v1();
-    check_golden("birth_v1.bin", &encode_birth(&value), |b| {
-        decode_birth(b) == Ok(value.clone())
-    });
+    check_golden("birth_v1.bin", &encode_birth(&value), |b| decode_birth(b) == Ok(value.clone()));
 }
 
 #[test]
@@ -126,8 +106,5 @@ fn postcard_is_several_times_smaller_than_json_for_the_same_sample() {
     let value = sample_v1();
     let postcard = encode_envelope(&value).len();
     let json = serde_json::to_vec(&value).unwrap().len();
-    assert!(
-        postcard * 2 < json,
-        "postcard {postcard} B vs JSON {json} B"
-    );
+    assert!(postcard * 2 < json, "postcard {postcard} B vs JSON {json} B");
 }

@@ -13,30 +13,22 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// Polls `f` every 50 ms until it returns true; panics with `what` after `timeout`.
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 fn wait_for_port(port: u16, timeout: Duration) {
-    wait_until(
-        &format!("port {port} to accept connections"),
-        timeout,
-        || TcpStream::connect(("127.0.0.1", port)).is_ok(),
-    );
+    wait_until(&format!("port {port} to accept connections"), timeout, || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
 }
 
 /// A child process that is killed when dropped.
@@ -58,11 +50,7 @@ impl Proc {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status.code();
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit within 15 s of SIGTERM",
-                self.name
-            );
+            assert!(Instant::now() < deadline, "{} did not exit within 15 s of SIGTERM", self.name);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -101,16 +89,19 @@ fn spawn(name: &'static str, cmd: &mut Command, log: &Path) -> Proc {
 pub struct Mosquitto {
     pub port: u16,
     pub dir: PathBuf,
+    /// Whether the broker keeps sessions and retained messages across restarts.
+    pub persistence: bool,
     proc: Option<Proc>,
 }
 
 impl Mosquitto {
+    /// With persistence, as Debian configures it.
     pub fn start(dir: &Path) -> Self {
-        let mut m = Mosquitto {
-            port: free_port(),
-            dir: dir.to_path_buf(),
-            proc: None,
-        };
+        Self::start_with(dir, true)
+    }
+
+    pub fn start_with(dir: &Path, persistence: bool) -> Self {
+        let mut m = Mosquitto { port: free_port(), dir: dir.to_path_buf(), persistence, proc: None };
         m.restart();
         m
     }
@@ -126,8 +117,9 @@ impl Mosquitto {
         // Persistence on (the Debian default) so the collector's session survives a broker restart;
         // queues large enough for a collector outage; `user root` because tests may run as root.
         let text = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {dir}/\nautosave_interval 1\nmax_queued_messages 100000\nmax_inflight_messages 100\nuser root\n",
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence {persistence}\npersistence_location {dir}/\nautosave_interval 1\nmax_queued_messages 100000\nmax_inflight_messages 100\nuser root\n",
             port = self.port,
+            persistence = self.persistence,
             dir = self.dir.display()
         );
         std::fs::write(&conf, text).expect("mosquitto.conf");
@@ -136,11 +128,7 @@ impl Mosquitto {
             .find(|p| Path::new(p).exists())
             .expect("mosquitto is not installed: apt-get install -y mosquitto (.ci/run does this)");
         let log = self.dir.join("mosquitto.log");
-        self.proc = Some(spawn(
-            "mosquitto",
-            Command::new(bin).arg("-c").arg(&conf),
-            &log,
-        ));
+        self.proc = Some(spawn("mosquitto", Command::new(bin).arg("-c").arg(&conf), &log));
         wait_for_port(self.port, Duration::from_secs(10));
     }
 
@@ -156,16 +144,9 @@ impl Mosquitto {
 /// package's binaries before its integration tests).
 fn sibling_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
     let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing; run the tests through cargo test",
-        bin.display()
-    );
+    assert!(bin.exists(), "{} is missing; run the tests through cargo test", bin.display());
     bin
 }
 
@@ -190,14 +171,13 @@ impl Agent {
         let conf = dir.join("agent.toml");
         std::fs::write(
             &conf,
-            format!("id = \"{id}\"\ninterval = \"{interval}\"\nstate_dir = \"{}/state\"\n[mqtt]\nurl = \"{broker_url}\"\n", dir.display()),
+            format!(
+                "id = \"{id}\"\ninterval = \"{interval}\"\nstate_dir = \"{}/state\"\n[mqtt]\nurl = \"{broker_url}\"\n",
+                dir.display()
+            ),
         )
         .expect("agent.toml");
-        let mut a = Agent {
-            id: id.to_string(),
-            dir: dir.to_path_buf(),
-            proc: None,
-        };
+        let mut a = Agent { id: id.to_string(), dir: dir.to_path_buf(), proc: None };
         a.restart();
         a
     }
@@ -207,10 +187,7 @@ impl Agent {
         let log = self.dir.join(format!("agent-{n}.log"));
         self.proc = Some(spawn(
             "agent",
-            Command::new(agent_bin())
-                .arg("run")
-                .arg("--config")
-                .arg(self.dir.join("agent.toml")),
+            Command::new(agent_bin()).arg("run").arg("--config").arg(self.dir.join("agent.toml")),
             &log,
         ));
     }
@@ -228,12 +205,7 @@ impl Agent {
     pub fn last_seq(&self) -> u64 {
         self.outbox()
             .and_then(|c| {
-                c.query_row(
-                    "SELECT value - 1 FROM meta WHERE key = 'next_seq'",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )
-                .ok()
+                c.query_row("SELECT value - 1 FROM meta WHERE key = 'next_seq'", [], |r| r.get::<_, i64>(0)).ok()
             })
             .unwrap_or(0) as u64
     }
@@ -241,10 +213,7 @@ impl Agent {
     /// Records in the outbox not yet acknowledged by the broker.
     pub fn backlog(&self) -> u64 {
         self.outbox()
-            .and_then(|c| {
-                c.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))
-                    .ok()
-            })
+            .and_then(|c| c.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0)).ok())
             .unwrap_or(0) as u64
     }
 }
@@ -271,18 +240,9 @@ impl Collector {
     pub fn start_with(dir: &Path, config_text: &str, http_port: u16, extra: &[&str]) -> Self {
         std::fs::create_dir_all(dir).expect("collector dir");
         std::fs::write(dir.join("collector.toml"), config_text).expect("collector.toml");
-        let mut args = vec![
-            "serve".to_string(),
-            "--config".into(),
-            dir.join("collector.toml").display().to_string(),
-        ];
+        let mut args = vec!["serve".to_string(), "--config".into(), dir.join("collector.toml").display().to_string()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut c = Collector {
-            dir: dir.to_path_buf(),
-            http_port,
-            proc: None,
-            args,
-        };
+        let mut c = Collector { dir: dir.to_path_buf(), http_port, proc: None, args };
         c.restart();
         c
     }
@@ -290,11 +250,7 @@ impl Collector {
     pub fn restart(&mut self) {
         let n = std::fs::read_dir(&self.dir).map(|d| d.count()).unwrap_or(0);
         let log = self.dir.join(format!("collector-{n}.log"));
-        self.proc = Some(spawn(
-            "collector",
-            Command::new(collector_bin()).args(&self.args),
-            &log,
-        ));
+        self.proc = Some(spawn("collector", Command::new(collector_bin()).args(&self.args), &log));
         wait_for_port(self.http_port, Duration::from_secs(20));
     }
 
@@ -303,18 +259,13 @@ impl Collector {
     }
 
     fn db(&self) -> Option<Connection> {
-        Connection::open_with_flags(
-            self.dir.join("data/centinela.db"),
-            OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .ok()
+        Connection::open_with_flags(self.dir.join("data/centinela.db"), OpenFlags::SQLITE_OPEN_READ_ONLY).ok()
     }
 
     /// Every stored seq of an agent, ascending (duplicates would show twice; the schema forbids them).
     pub fn seqs(&self, agent: &str) -> Vec<u64> {
         let Some(c) = self.db() else { return vec![] };
-        let Ok(mut stmt) = c.prepare("SELECT seq FROM samples WHERE agent_id = ?1 ORDER BY seq")
-        else {
+        let Ok(mut stmt) = c.prepare("SELECT seq FROM samples WHERE agent_id = ?1 ORDER BY seq") else {
             return vec![];
         };
         stmt.query_map([agent], |r| r.get::<_, i64>(0))
@@ -329,8 +280,7 @@ impl Collector {
     /// Rows in `rejected`: (topic, payload, error).
     pub fn rejected(&self) -> Vec<(String, Vec<u8>, String)> {
         let Some(c) = self.db() else { return vec![] };
-        let Ok(mut stmt) = c.prepare("SELECT topic, payload, error FROM rejected ORDER BY id")
-        else {
+        let Ok(mut stmt) = c.prepare("SELECT topic, payload, error FROM rejected ORDER BY id") else {
             return vec![];
         };
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -339,13 +289,7 @@ impl Collector {
     }
 
     pub fn server_status(&self, agent: &str) -> Option<String> {
-        self.db()?
-            .query_row(
-                "SELECT status FROM servers WHERE agent_id = ?1",
-                [agent],
-                |r| r.get(0),
-            )
-            .ok()
+        self.db()?.query_row("SELECT status FROM servers WHERE agent_id = ?1", [agent], |r| r.get(0)).ok()
     }
 
     /// GET on the collector's HTTP port: (status code, body).
@@ -363,26 +307,25 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
     s.read_to_end(&mut raw).expect("read response");
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (code, body.to_string())
+}
+
+/// A temp dir for one test, kept after the test when `CENTINELA_KEEP_TMP=1` (to read the logs).
+pub fn test_dir() -> tempfile::TempDir {
+    let mut b = tempfile::Builder::new();
+    b.prefix("centinela-e2e-");
+    if std::env::var("CENTINELA_KEEP_TMP").as_deref() == Ok("1") {
+        b.disable_cleanup(true);
+    }
+    b.tempdir().expect("temp dir")
 }
 
 /// Asserts that `seqs` is exactly 1..=n.
 pub fn assert_exactly_once(seqs: &[u64], n: u64) {
     let expected: Vec<u64> = (1..=n).collect();
     if seqs != expected.as_slice() {
-        let missing: Vec<u64> = expected
-            .iter()
-            .filter(|s| !seqs.contains(s))
-            .copied()
-            .collect();
-        panic!(
-            "expected seqs 1..={n} exactly once; got {} rows, missing {missing:?}",
-            seqs.len()
-        );
+        let missing: Vec<u64> = expected.iter().filter(|s| !seqs.contains(s)).copied().collect();
+        panic!("expected seqs 1..={n} exactly once; got {} rows, missing {missing:?}", seqs.len());
     }
 }

@@ -14,12 +14,7 @@ fn embedded_collector(dir: &Path) -> (Collector, u16) {
         "data_dir = \"{d}/data\"\n[embedded_broker]\nlisten = \"127.0.0.1:{mqtt}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
         d = dir.display()
     );
-    let c = Collector::start_with(
-        dir,
-        &conf,
-        http,
-        &["--local-agent", "--local-agent-interval", "200ms"],
-    );
+    let c = Collector::start_with(dir, &conf, http, &["--local-agent", "--local-agent-interval", "200ms"]);
     (c, mqtt)
 }
 
@@ -29,14 +24,10 @@ fn local_agent_id() -> String {
 
 #[test]
 fn the_embedded_broker_carries_the_local_agent_and_a_remote_agent_to_the_dashboard() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = test_dir();
     let (mut collector, mqtt_port) = embedded_collector(&tmp.path().join("collector"));
-    let mut remote = Agent::start(
-        &tmp.path().join("agent"),
-        "pbx-remoto",
-        &format!("mqtt://127.0.0.1:{mqtt_port}"),
-        "200ms",
-    );
+    let mut remote =
+        Agent::start(&tmp.path().join("agent"), "pbx-remoto", &format!("mqtt://127.0.0.1:{mqtt_port}"), "200ms");
     let local = local_agent_id();
 
     wait_until("both servers to report", T, || {
@@ -46,49 +37,27 @@ fn the_embedded_broker_carries_the_local_agent_and_a_remote_agent_to_the_dashboa
     let (code, body) = collector.get("/api/v1/servers");
     assert_eq!(code, 200);
     let servers: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
-    let remote_row = servers
-        .iter()
-        .find(|s| s["id"] == "pbx-remoto")
-        .expect("remote server listed");
+    let remote_row = servers.iter().find(|s| s["id"] == "pbx-remoto").expect("remote server listed");
     assert_eq!(remote_row["status"], "online");
     assert!(remote_row["samples"].as_i64().unwrap() >= 3);
     assert!(remote_row["last_seq"].as_i64().unwrap() >= 3);
     let last_seen = remote_row["last_seen"].as_str().unwrap();
-    assert!(
-        chrono::DateTime::parse_from_rfc3339(last_seen).is_ok(),
-        "last_seen is RFC 3339: {last_seen}"
-    );
-    assert!(
-        servers.iter().any(|s| s["id"] == local.as_str()),
-        "the local agent is listed"
-    );
+    assert!(chrono::DateTime::parse_from_rfc3339(last_seen).is_ok(), "last_seen is RFC 3339: {last_seen}");
+    assert!(servers.iter().any(|s| s["id"] == local.as_str()), "the local agent is listed");
 
     let (code, body) = collector.get("/api/v1/servers/pbx-remoto");
     assert_eq!(code, 200);
     let latest: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(latest["agent"], "pbx-remoto");
     let probes = latest["body"]["SampleV1"]["probes"].as_array().unwrap();
-    assert!(
-        probes
-            .iter()
-            .any(|p| p["probe"] == "host" && p["outcome"] == "Ok"),
-        "{probes:?}"
-    );
+    assert!(probes.iter().any(|p| p["probe"] == "host" && p["outcome"] == "Ok"), "{probes:?}");
 
     let (code, page) = collector.get("/");
     assert_eq!(code, 200);
-    assert!(
-        page.contains("pbx-remoto") && page.contains("En línea"),
-        "{page}"
-    );
+    assert!(page.contains("pbx-remoto") && page.contains("En línea"), "{page}");
     let (code, page) = collector.get("/server/pbx-remoto");
     assert_eq!(code, 200);
-    assert!(
-        page.contains("Sistemas de archivos")
-            && page.contains("Sondas")
-            && page.contains("correcto"),
-        "{page}"
-    );
+    assert!(page.contains("Sistemas de archivos") && page.contains("Sondas") && page.contains("correcto"), "{page}");
     let (code, page) = collector.get("/server/no-existe");
     assert_eq!(code, 404);
     assert!(page.contains("No se encontró"), "{page}");
@@ -109,22 +78,12 @@ fn the_embedded_broker_carries_the_local_agent_and_a_remote_agent_to_the_dashboa
 
 #[test]
 fn a_server_that_falls_silent_turns_stale_and_one_that_dies_turns_offline() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = test_dir();
     let broker = Mosquitto::start(&tmp.path().join("mosquitto"));
     let collector = Collector::start(&tmp.path().join("collector"), &broker.url());
-    let mut agent = Agent::start(
-        &tmp.path().join("agent"),
-        "pbx-silencio",
-        &broker.url(),
-        "200ms",
-    );
-    wait_until("first samples", T, || {
-        collector.sample_count("pbx-silencio") >= 2
-    });
-    assert_eq!(
-        collector.server_status("pbx-silencio").as_deref(),
-        Some("online")
-    );
+    let mut agent = Agent::start(&tmp.path().join("agent"), "pbx-silencio", &broker.url(), "200ms");
+    wait_until("first samples", T, || collector.sample_count("pbx-silencio") >= 2);
+    assert_eq!(collector.server_status("pbx-silencio").as_deref(), Some("online"));
 
     // SIGSTOP: the TCP session stays up, so no Last Will; only the staleness timer can notice.
     nix::sys::signal::kill(agent.proc().pid(), nix::sys::signal::Signal::SIGSTOP).unwrap();
@@ -138,11 +97,9 @@ fn a_server_that_falls_silent_turns_stale_and_one_that_dies_turns_offline() {
 
     // SIGKILL: the broker publishes the Last Will.
     agent.proc().kill9();
-    wait_until(
-        "the Last Will to mark the server offline",
-        Duration::from_secs(90),
-        || collector.server_status("pbx-silencio").as_deref() == Some("offline"),
-    );
+    wait_until("the Last Will to mark the server offline", Duration::from_secs(90), || {
+        collector.server_status("pbx-silencio").as_deref() == Some("offline")
+    });
     let (_, page) = collector.get("/");
     assert!(page.contains("Desconectado"), "{page}");
 }
@@ -157,12 +114,10 @@ fn the_dashboard_renders_in_a_real_browser_with_local_times() {
         .into_iter()
         .find(|p| Path::new(p).exists())
         .expect("chromium is not installed: apt-get install -y chromium (.ci/run does this)");
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = test_dir();
     let (collector, _) = embedded_collector(&tmp.path().join("collector"));
     let local = local_agent_id();
-    wait_until("the local agent to report", T, || {
-        collector.sample_count(&local) >= 2
-    });
+    wait_until("the local agent to report", T, || collector.sample_count(&local) >= 2);
 
     let profile = tmp.path().join("chromium-profile");
     let out = Command::new(chromium)
@@ -183,16 +138,9 @@ fn the_dashboard_renders_in_a_real_browser_with_local_times() {
         .output()
         .expect("run chromium");
     let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
     assert!(dom.contains(&format!("data-server=\"{local}\"")), "{dom}");
     assert!(dom.contains("En línea"), "{dom}");
     // app.js ran: every <time> now reads as a local time with a relative hint.
-    assert!(
-        dom.contains("(hace "),
-        "the browser did not run app.js: {dom}"
-    );
+    assert!(dom.contains("(hace "), "the browser did not run app.js: {dom}");
 }

@@ -8,9 +8,7 @@ use centinela_shared::{FilesystemV1, Reading};
 use sysinfo::{DiskRefreshKind, Disks};
 
 /// Filesystem types that never hold data worth watching (read-only images, kernel views).
-const SKIPPED_TYPES: &[&str] = &[
-    "squashfs", "devtmpfs", "overlay", "iso9660", "efivarfs", "ramfs",
-];
+const SKIPPED_TYPES: &[&str] = &["squashfs", "devtmpfs", "overlay", "iso9660", "efivarfs", "ramfs"];
 
 pub struct Filesystems {
     disks: Option<Disks>,
@@ -18,19 +16,14 @@ pub struct Filesystems {
 
 impl Filesystems {
     pub fn new() -> Self {
-        Self {
-            disks: Disks::new().ok(),
-        }
+        Self { disks: Disks::new().ok() }
     }
 
-    pub fn collect(
-        &mut self,
-        _paths: &HostPaths,
-        out: &mut Vec<Reading>,
-    ) -> Result<(), ProbeError> {
-        let disks = self.disks.as_mut().ok_or_else(|| {
-            ProbeError::Failed("sysinfo cannot list mounts (is /proc mounted?)".into())
-        })?;
+    pub fn collect(&mut self, _paths: &HostPaths, out: &mut Vec<Reading>) -> Result<(), ProbeError> {
+        let disks = self
+            .disks
+            .as_mut()
+            .ok_or_else(|| ProbeError::Failed("sysinfo cannot list mounts (is /proc mounted?)".into()))?;
         disks.refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
         let mut seen = std::collections::HashSet::new();
         let before = out.len();
@@ -53,9 +46,7 @@ impl Filesystems {
             }));
         }
         if out.len() == before {
-            return Err(ProbeError::NotApplicable(
-                "no mounted filesystem with storage was found".into(),
-            ));
+            return Err(ProbeError::NotApplicable("no mounted filesystem with storage was found".into()));
         }
         Ok(())
     }

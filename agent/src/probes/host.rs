@@ -16,9 +16,7 @@ pub struct Host {
 
 /// `/proc/loadavg`: the 1, 5 and 15 minute load averages.
 pub fn parse_loadavg(text: &str) -> Option<(f32, f32, f32)> {
-    let mut it = text
-        .split_whitespace()
-        .map(|v| v.parse::<f32>().ok().filter(|x| x.is_finite() && *x >= 0.0));
+    let mut it = text.split_whitespace().map(|v| v.parse::<f32>().ok().filter(|x| x.is_finite() && *x >= 0.0));
     Some((it.next()??, it.next()??, it.next()??))
 }
 
@@ -52,22 +50,14 @@ pub fn parse_meminfo(text: &str) -> Option<MemInfo> {
         })
     };
     let total = field("MemTotal")?;
-    let available = field("MemAvailable")
-        .or_else(|| field("MemFree"))?
-        .min(total);
+    let available = field("MemAvailable").or_else(|| field("MemFree"))?.min(total);
     let swap_total = field("SwapTotal").unwrap_or(0);
     let swap_free = field("SwapFree").unwrap_or(swap_total).min(swap_total);
-    Some(MemInfo {
-        total,
-        available,
-        swap_total,
-        swap_free,
-    })
+    Some(MemInfo { total, available, swap_total, swap_free })
 }
 
 fn read(path: &Path) -> Result<String, ProbeError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| ProbeError::Failed(format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| ProbeError::Failed(format!("cannot read {}: {e}", path.display())))
 }
 
 fn parsed<T>(path: &Path, value: Option<T>) -> Result<T, ProbeError> {
@@ -91,25 +81,18 @@ impl Host {
         let p = paths.proc.join("meminfo");
         let mem = parsed(&p, parse_meminfo(&read(&p)?))?;
         let kernel_file = |name: &str| {
-            std::fs::read_to_string(paths.proc.join("sys/kernel").join(name))
-                .ok()
-                .map(|s| s.trim().to_string())
+            std::fs::read_to_string(paths.proc.join("sys/kernel").join(name)).ok().map(|s| s.trim().to_string())
         };
         let (cpu_percent, cpu_count) = match self.sys.as_mut() {
             Some(sys) => {
                 sys.refresh_cpu_usage();
-                (
-                    sys.global_cpu_usage().clamp(0.0, 100.0),
-                    u16::try_from(sys.cpus().len()).unwrap_or(u16::MAX),
-                )
+                (sys.global_cpu_usage().clamp(0.0, 100.0), u16::try_from(sys.cpus().len()).unwrap_or(u16::MAX))
             }
             None => (0.0, 0),
         };
         out.push(Reading::HostV1(HostV1 {
             hostname: kernel_file("hostname").unwrap_or_else(crate::config::hostname),
-            kernel: kernel_file("osrelease")
-                .or_else(|| System::kernel_version().ok())
-                .unwrap_or_default(),
+            kernel: kernel_file("osrelease").or_else(|| System::kernel_version().ok()).unwrap_or_default(),
             os: System::long_os_version().unwrap_or_default(),
             uptime_s,
             cpu_percent,
@@ -143,47 +126,27 @@ mod tests {
         let paths = HostPaths::under(Path::new(FIXTURE));
         let mut out = Vec::new();
         Host::new().collect(&paths, &mut out).unwrap();
-        let [Reading::HostV1(h)] = out.as_slice() else {
-            panic!("one host reading expected: {out:?}")
-        };
+        let [Reading::HostV1(h)] = out.as_slice() else { panic!("one host reading expected: {out:?}") };
         assert_eq!((h.load1, h.load5, h.load15), (1.23, 1.02, 0.88));
         assert_eq!(h.uptime_s, 1828);
         assert_eq!(h.mem_total_bytes, 24_684_084 * 1024);
         assert_eq!(h.mem_available_bytes, 23_802_664 * 1024);
         assert_eq!((h.swap_total_bytes, h.swap_used_bytes), (0, 0));
-        assert_eq!(
-            (h.hostname.as_str(), h.kernel.as_str()),
-            ("vm", "6.18.44-fc-v669")
-        );
+        assert_eq!((h.hostname.as_str(), h.kernel.as_str()), ("vm", "6.18.44-fc-v669"));
     }
 
     #[test]
     fn a_tree_without_proc_fails_with_the_path_it_tried() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Host::new()
-            .collect(&HostPaths::under(dir.path()), &mut Vec::new())
-            .unwrap_err();
-        let ProbeError::Failed(msg) = err else {
-            panic!("failed expected")
-        };
+        let err = Host::new().collect(&HostPaths::under(dir.path()), &mut Vec::new()).unwrap_err();
+        let ProbeError::Failed(msg) = err else { panic!("failed expected") };
         assert!(msg.contains("proc/loadavg"), "{msg}");
     }
 
     #[test]
     fn meminfo_from_an_old_kernel_falls_back_to_memfree_and_swap_is_used_minus_free() {
-        let m = parse_meminfo(
-            "MemTotal: 1000 kB\nMemFree: 200 kB\nSwapTotal: 500 kB\nSwapFree: 100 kB\n",
-        )
-        .unwrap();
-        assert_eq!(
-            m,
-            MemInfo {
-                total: 1_024_000,
-                available: 204_800,
-                swap_total: 512_000,
-                swap_free: 102_400
-            }
-        );
+        let m = parse_meminfo("MemTotal: 1000 kB\nMemFree: 200 kB\nSwapTotal: 500 kB\nSwapFree: 100 kB\n").unwrap();
+        assert_eq!(m, MemInfo { total: 1_024_000, available: 204_800, swap_total: 512_000, swap_free: 102_400 });
     }
 
     #[test]
@@ -201,10 +164,7 @@ mod tests {
         );
         assert_eq!(parse_meminfo("MemTotal: 10 MB\n"), None, "unknown unit");
         // Available above total (a racy read) is clamped, swap free above total too.
-        let m = parse_meminfo(
-            "MemTotal: 10 kB\nMemAvailable: 20 kB\nSwapTotal: 1 kB\nSwapFree: 5 kB\n",
-        )
-        .unwrap();
+        let m = parse_meminfo("MemTotal: 10 kB\nMemAvailable: 20 kB\nSwapTotal: 1 kB\nSwapFree: 5 kB\n").unwrap();
         assert_eq!((m.available, m.swap_free), (10 * 1024, 1024));
     }
 }

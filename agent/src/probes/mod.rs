@@ -74,16 +74,11 @@ pub struct ProbeSet {
 
 impl ProbeSet {
     pub fn all() -> Self {
-        Self {
-            probes: ProbeKind::ALL.into_iter().map(Probe::build).collect(),
-        }
+        Self { probes: ProbeKind::ALL.into_iter().map(Probe::build).collect() }
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.probes
-            .iter()
-            .map(|p| p.kind().name().to_string())
-            .collect()
+        self.probes.iter().map(|p| p.kind().name().to_string()).collect()
     }
 
     /// Runs every probe once.
@@ -93,33 +88,21 @@ impl ProbeSet {
         for probe in &mut self.probes {
             let name = probe.kind().name();
             let started = Instant::now();
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                probe.collect(paths, &mut readings)
-            }))
-            .unwrap_or_else(|_| {
-                Err(ProbeError::Failed(
-                    "the probe panicked; this is a bug, please report it".into(),
-                ))
-            });
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe.collect(paths, &mut readings)))
+                .unwrap_or_else(|_| {
+                    Err(ProbeError::Failed("the probe panicked; this is a bug, please report it".into()))
+                });
             let outcome = match result {
                 Ok(()) => Outcome::Ok,
                 // A failed probe's partial readings are kept: what was read is still true.
                 Err(ProbeError::NotApplicable(why)) => Outcome::NotApplicable(why),
                 Err(ProbeError::Failed(why)) => {
-                    crate::events::ProbeFailed {
-                        probe: name,
-                        reason: &why,
-                    }
-                    .emit();
+                    crate::events::ProbeFailed { probe: name, reason: &why }.emit();
                     Outcome::Failed(why)
                 }
             };
             let duration_us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
-            reports.push(ProbeReport {
-                probe: name.to_string(),
-                outcome,
-                duration_us,
-            });
+            reports.push(ProbeReport { probe: name.to_string(), outcome, duration_us });
         }
         (reports, readings)
     }

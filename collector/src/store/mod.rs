@@ -18,67 +18,35 @@ use std::path::{Path, PathBuf};
 
 pub const DB_FILE: &str = "centinela.db";
 
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("../../migrations/0001_initial.sql"))];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error(
-        "cannot create the data directory {path}: {source}; set `data_dir` to a writable directory"
-    )]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot create the data directory {path}: {source}; set `data_dir` to a writable directory")]
+    DataDir { path: PathBuf, source: std::io::Error },
     #[error("database {path}: {source}")]
-    Sqlite {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error(
         "database {path} has schema version {found}, newer than this collector knows ({known}); upgrade the collector"
     )]
-    TooNew {
-        path: PathBuf,
-        found: usize,
-        known: usize,
-    },
+    TooNew { path: PathBuf, found: usize, known: usize },
     #[error("database: {0}")]
     Query(#[from] rusqlite::Error),
 }
 
 /// Opens the database for writing and brings its schema up to date.
 pub fn open_writer(data_dir: &Path) -> Result<Connection, StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-        path: data_dir.into(),
-        source,
-    })?;
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir { path: data_dir.into(), source })?;
     let path = data_dir.join(DB_FILE);
-    let wrap = |source| StoreError::Sqlite {
-        path: path.clone(),
-        source,
-    };
+    let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
     let mut conn = Connection::open(&path).map_err(wrap)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(wrap)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(wrap)?;
-    conn.pragma_update(None, "busy_timeout", 5000)
-        .map_err(wrap)?;
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .map_err(wrap)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(wrap)?;
+    conn.pragma_update(None, "busy_timeout", 5000).map_err(wrap)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
     migrate(&mut conn).map_err(|e| match e {
-        StoreError::TooNew { found, known, .. } => StoreError::TooNew {
-            path: path.clone(),
-            found,
-            known,
-        },
-        StoreError::Query(source) => StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        },
+        StoreError::TooNew { found, known, .. } => StoreError::TooNew { path: path.clone(), found, known },
+        StoreError::Query(source) => StoreError::Sqlite { path: path.clone(), source },
         other => other,
     })?;
     Ok(conn)
@@ -91,23 +59,15 @@ pub fn open_reader(data_dir: &Path) -> Result<Connection, StoreError> {
         &path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|source| StoreError::Sqlite {
-        path: path.clone(),
-        source,
-    })?;
-    conn.pragma_update(None, "busy_timeout", 5000)
-        .map_err(|source| StoreError::Sqlite { path, source })?;
+    .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+    conn.pragma_update(None, "busy_timeout", 5000).map_err(|source| StoreError::Sqlite { path, source })?;
     Ok(conn)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if done > MIGRATIONS.len() {
-        return Err(StoreError::TooNew {
-            path: PathBuf::new(),
-            found: done,
-            known: MIGRATIONS.len(),
-        });
+        return Err(StoreError::TooNew { path: PathBuf::new(), found: done, known: MIGRATIONS.len() });
     }
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction()?;
@@ -127,14 +87,16 @@ mod tests {
     fn migrations_run_once_and_reopening_is_a_no_op() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open_writer(dir.path()).unwrap();
-        let v: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v as usize, MIGRATIONS.len());
         drop(conn);
         let conn = open_writer(dir.path()).unwrap();
         let tables: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('servers','samples','rejected')", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('servers','samples','rejected')",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(tables, 3);
     }

@@ -28,8 +28,7 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-const SERVER_COLUMNS: &str =
-    "agent_id, status, last_seen, last_seq, samples, hostname, agent_version, config_hash,
+const SERVER_COLUMNS: &str = "agent_id, status, last_seen, last_seq, samples, hostname, agent_version, config_hash,
     probes, interval_ms, first_seen, status_since";
 
 fn server_row(r: &Row) -> rusqlite::Result<ServerRow> {
@@ -43,14 +42,7 @@ fn server_row(r: &Row) -> rusqlite::Result<ServerRow> {
         hostname: r.get(5)?,
         agent_version: r.get(6)?,
         config_hash: r.get(7)?,
-        probes: probes
-            .map(|p| {
-                p.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        probes: probes.map(|p| p.split(',').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default(),
         interval_ms: r.get(9)?,
         first_seen: rfc3339(r.get(10)?),
         status_since: rfc3339(r.get(11)?),
@@ -58,30 +50,21 @@ fn server_row(r: &Row) -> rusqlite::Result<ServerRow> {
 }
 
 pub fn servers(conn: &Connection) -> rusqlite::Result<Vec<ServerRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {SERVER_COLUMNS} FROM servers ORDER BY agent_id"
-    ))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {SERVER_COLUMNS} FROM servers ORDER BY agent_id"))?;
     stmt.query_map([], server_row)?.collect()
 }
 
 pub fn server(conn: &Connection, id: &str) -> rusqlite::Result<Option<ServerRow>> {
-    conn.prepare_cached(&format!(
-        "SELECT {SERVER_COLUMNS} FROM servers WHERE agent_id = ?1"
-    ))?
-    .query_row([id], server_row)
-    .optional()
+    conn.prepare_cached(&format!("SELECT {SERVER_COLUMNS} FROM servers WHERE agent_id = ?1"))?
+        .query_row([id], server_row)
+        .optional()
 }
 
 /// The newest stored sample of a server, decoded. A stored sample that no longer decodes (it was
 /// accepted by an older collector) is reported as such, not hidden.
-pub fn latest_sample(
-    conn: &Connection,
-    id: &str,
-) -> rusqlite::Result<Option<Result<Envelope, DecodeError>>> {
+pub fn latest_sample(conn: &Connection, id: &str) -> rusqlite::Result<Option<Result<Envelope, DecodeError>>> {
     let payload: Option<Vec<u8>> = conn
-        .prepare_cached(
-            "SELECT payload FROM samples WHERE agent_id = ?1 ORDER BY seq DESC LIMIT 1",
-        )?
+        .prepare_cached("SELECT payload FROM samples WHERE agent_id = ?1 ORDER BY seq DESC LIMIT 1")?
         .query_row([id], |r| r.get(0))
         .optional()?;
     Ok(payload.map(|p| decode_envelope(&p)))

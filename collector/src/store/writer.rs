@@ -149,31 +149,17 @@ fn count(stats: &IngestStats, topic: &str, applied: &Applied) {
     match applied {
         Applied::Stored => stats.stored.fetch_add(1, Ordering::Relaxed),
         Applied::Duplicate => stats.duplicates.fetch_add(1, Ordering::Relaxed),
-        Applied::Presence | Applied::Birth => {
-            stats.presence_changes.fetch_add(1, Ordering::Relaxed)
-        }
+        Applied::Presence | Applied::Birth => stats.presence_changes.fetch_add(1, Ordering::Relaxed),
         Applied::Rejected(error) => {
-            tracing::warn!(
-                topic,
-                error = error.as_str(),
-                "payload rejected and kept in `rejected`"
-            );
+            tracing::warn!(topic, error = error.as_str(), "payload rejected and kept in `rejected`");
             stats.rejected.fetch_add(1, Ordering::Relaxed)
         }
     };
 }
 
-fn reject(
-    tx: &Transaction,
-    topic: &str,
-    payload: &[u8],
-    now: i64,
-    error: String,
-) -> rusqlite::Result<Applied> {
-    tx.prepare_cached(
-        "INSERT INTO rejected (received_ms, topic, payload, error) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![now, topic, payload, error])?;
+fn reject(tx: &Transaction, topic: &str, payload: &[u8], now: i64, error: String) -> rusqlite::Result<Applied> {
+    tx.prepare_cached("INSERT INTO rejected (received_ms, topic, payload, error) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![now, topic, payload, error])?;
     Ok(Applied::Rejected(error))
 }
 
@@ -236,13 +222,7 @@ impl Applier {
     }
 
     /// Applies one message inside the writer's transaction.
-    pub fn apply(
-        &mut self,
-        tx: &Transaction,
-        topic: &str,
-        payload: &[u8],
-        now: i64,
-    ) -> rusqlite::Result<Applied> {
+    pub fn apply(&mut self, tx: &Transaction, topic: &str, payload: &[u8], now: i64) -> rusqlite::Result<Applied> {
         let Some(t) = Topic::parse(topic) else {
             return reject(
                 tx,
@@ -260,20 +240,11 @@ impl Applier {
                     Err(e) => return reject(tx, topic, payload, now, e.to_string()),
                 };
                 if env.agent != agent {
-                    let msg = format!(
-                        "envelope is from agent {:?} but was published on {topic}",
-                        env.agent
-                    );
+                    let msg = format!("envelope is from agent {:?} but was published on {topic}", env.agent);
                     return reject(tx, topic, payload, now, msg);
                 }
                 if env.seq == 0 || env.seq > i64::MAX as u64 {
-                    return reject(
-                        tx,
-                        topic,
-                        payload,
-                        now,
-                        format!("seq {} is outside 1..2^63", env.seq),
-                    );
+                    return reject(tx, topic, payload, now, format!("seq {} is outside 1..2^63", env.seq));
                 }
                 self.register(tx, agent, now)?;
                 let inserted = tx
@@ -301,13 +272,7 @@ impl Applier {
             TopicKind::Status => {
                 self.flush(tx)?;
                 let Some(p) = Presence::parse(payload) else {
-                    return reject(
-                        tx,
-                        topic,
-                        payload,
-                        now,
-                        "status payload is not online, offline or stopped".into(),
-                    );
+                    return reject(tx, topic, payload, now, "status payload is not online, offline or stopped".into());
                 };
                 self.register(tx, agent, now)?;
                 let status = match p {
@@ -315,18 +280,11 @@ impl Applier {
                     Presence::Offline => "offline",
                     Presence::Stopped => "stopped",
                 };
-                let prev: Option<String> = tx
-                    .query_row(
-                        "SELECT status FROM servers WHERE agent_id = ?1",
-                        [agent],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let prev: Option<String> =
+                    tx.query_row("SELECT status FROM servers WHERE agent_id = ?1", [agent], |r| r.get(0)).optional()?;
                 if prev.as_deref() != Some(status) {
-                    tx.prepare_cached(
-                        "UPDATE servers SET status = ?2, status_since = ?3 WHERE agent_id = ?1",
-                    )?
-                    .execute(params![agent, status, now])?;
+                    tx.prepare_cached("UPDATE servers SET status = ?2, status_since = ?3 WHERE agent_id = ?1")?
+                        .execute(params![agent, status, now])?;
                     tracing::info!(agent, status, "server presence changed");
                 }
                 Ok(Applied::Presence)
@@ -338,10 +296,7 @@ impl Applier {
                     Err(e) => return reject(tx, topic, payload, now, e.to_string()),
                 };
                 if b.agent != agent {
-                    let msg = format!(
-                        "birth message is from agent {:?} but was published on {topic}",
-                        b.agent
-                    );
+                    let msg = format!("birth message is from agent {:?} but was published on {topic}", b.agent);
                     return reject(tx, topic, payload, now, msg);
                 }
                 self.register(tx, agent, now)?;
@@ -364,14 +319,9 @@ pub fn mark_stale(tx: &Transaction, now_ms: i64, started_ms: i64) -> rusqlite::R
          WHERE status = 'online' AND max(coalesce(last_seen, first_seen), ?2) + 3 * interval_ms < ?1
          RETURNING agent_id",
     )?;
-    let stale: Vec<String> = stmt
-        .query_map(params![now_ms, started_ms], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let stale: Vec<String> = stmt.query_map(params![now_ms, started_ms], |r| r.get(0))?.collect::<Result<_, _>>()?;
     for agent in stale {
-        tracing::warn!(
-            agent = agent.as_str(),
-            "server stopped reporting (no sample for 3 intervals)"
-        );
+        tracing::warn!(agent = agent.as_str(), "server stopped reporting (no sample for 3 intervals)");
     }
     Ok(())
 }
@@ -412,37 +362,21 @@ mod tests {
     }
 
     fn status(conn: &Connection, agent: &str) -> String {
-        conn.query_row(
-            "SELECT status FROM servers WHERE agent_id = ?1",
-            [agent],
-            |r| r.get(0),
-        )
-        .unwrap()
+        conn.query_row("SELECT status FROM servers WHERE agent_id = ?1", [agent], |r| r.get(0)).unwrap()
     }
 
     #[test]
     fn a_redelivered_sample_is_stored_once() {
         let (_d, mut conn) = db();
         let tx = conn.transaction().unwrap();
-        assert_eq!(
-            apply(&tx, "centinela/v1/a/sample", &sample("a", 1), 10).unwrap(),
-            Applied::Stored
-        );
-        assert_eq!(
-            apply(&tx, "centinela/v1/a/sample", &sample("a", 1), 11).unwrap(),
-            Applied::Duplicate
-        );
-        assert_eq!(
-            apply(&tx, "centinela/v1/a/sample", &sample("a", 2), 12).unwrap(),
-            Applied::Stored
-        );
+        assert_eq!(apply(&tx, "centinela/v1/a/sample", &sample("a", 1), 10).unwrap(), Applied::Stored);
+        assert_eq!(apply(&tx, "centinela/v1/a/sample", &sample("a", 1), 11).unwrap(), Applied::Duplicate);
+        assert_eq!(apply(&tx, "centinela/v1/a/sample", &sample("a", 2), 12).unwrap(), Applied::Stored);
         tx.commit().unwrap();
         let (n, last, seen): (i64, i64, i64) = conn
-            .query_row(
-                "SELECT samples, last_seq, last_seen FROM servers WHERE agent_id='a'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .query_row("SELECT samples, last_seq, last_seen FROM servers WHERE agent_id='a'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .unwrap();
         assert_eq!((n, last, seen), (2, 2, 12));
     }
@@ -453,10 +387,7 @@ mod tests {
         let tx = conn.transaction().unwrap();
         let good = sample("a", 1);
         let cases: Vec<(&str, Vec<u8>)> = vec![
-            (
-                "centinela/v1/a/sample",
-                b"\xde\xad\xbe\xef garbage".to_vec(),
-            ),
+            ("centinela/v1/a/sample", b"\xde\xad\xbe\xef garbage".to_vec()),
             ("centinela/v1/a/sample", good[..good.len() / 2].to_vec()),
             ("centinela/v1/b/sample", good.clone()),
             ("centinela/v1/a/status", b"half-online".to_vec()),
@@ -464,10 +395,7 @@ mod tests {
             ("centinela/v1/not valid!/sample", good.clone()),
         ];
         for (topic, payload) in &cases {
-            assert!(
-                matches!(apply(&tx, topic, payload, 5).unwrap(), Applied::Rejected(_)),
-                "{topic}"
-            );
+            assert!(matches!(apply(&tx, topic, payload, 5).unwrap(), Applied::Rejected(_)), "{topic}");
         }
         tx.commit().unwrap();
         let stored: Vec<(String, Vec<u8>)> = conn
@@ -477,14 +405,9 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        let expected: Vec<(String, Vec<u8>)> = cases
-            .iter()
-            .map(|(t, p)| (t.to_string(), p.clone()))
-            .collect();
+        let expected: Vec<(String, Vec<u8>)> = cases.iter().map(|(t, p)| (t.to_string(), p.clone())).collect();
         assert_eq!(stored, expected);
-        let servers: i64 = conn
-            .query_row("SELECT count(*) FROM servers", [], |r| r.get(0))
-            .unwrap();
+        let servers: i64 = conn.query_row("SELECT count(*) FROM servers", [], |r| r.get(0)).unwrap();
         assert_eq!(servers, 0, "rejected payloads register no server");
     }
 
@@ -494,18 +417,10 @@ mod tests {
         let tx = conn.transaction().unwrap();
         let mut ap = Applier::default();
         for seq in [3, 1, 2] {
-            ap.apply(
-                &tx,
-                "centinela/v1/a/sample",
-                &sample("a", seq),
-                100 + seq as i64,
-            )
-            .unwrap();
+            ap.apply(&tx, "centinela/v1/a/sample", &sample("a", seq), 100 + seq as i64).unwrap();
         }
-        ap.apply(&tx, "centinela/v1/b/sample", &sample("b", 7), 50)
-            .unwrap();
-        ap.apply(&tx, "centinela/v1/a/sample", &sample("a", 2), 200)
-            .unwrap();
+        ap.apply(&tx, "centinela/v1/b/sample", &sample("b", 7), 50).unwrap();
+        ap.apply(&tx, "centinela/v1/a/sample", &sample("a", 2), 200).unwrap();
         ap.flush(&tx).unwrap();
         let rows: Vec<(String, i64, i64, i64)> = tx
             .prepare("SELECT agent_id, samples, last_seq, last_seen FROM servers ORDER BY agent_id")
@@ -528,19 +443,11 @@ mod tests {
         mark_stale(&tx, 13_001, 0).unwrap();
         assert_eq!(status(&tx, "a"), "stale");
         apply(&tx, "centinela/v1/a/sample", &sample("a", 2), 14_000).unwrap();
-        assert_eq!(
-            status(&tx, "a"),
-            "online",
-            "a fresh sample revives a stale server"
-        );
+        assert_eq!(status(&tx, "a"), "online", "a fresh sample revives a stale server");
         apply(&tx, "centinela/v1/a/status", b"offline", 15_000).unwrap();
         assert_eq!(status(&tx, "a"), "offline");
         mark_stale(&tx, 99_000, 0).unwrap();
-        assert_eq!(
-            status(&tx, "a"),
-            "offline",
-            "offline is not overwritten by stale"
-        );
+        assert_eq!(status(&tx, "a"), "offline", "offline is not overwritten by stale");
         apply(&tx, "centinela/v1/a/status", b"stopped", 16_000).unwrap();
         assert_eq!(status(&tx, "a"), "stopped");
         tx.commit().unwrap();
@@ -569,20 +476,12 @@ mod tests {
             interval_ms: 5000,
             started_ms: 1,
         }));
-        assert_eq!(
-            apply(&tx, "centinela/v1/a/birth", &birth, 1).unwrap(),
-            Applied::Birth
-        );
+        assert_eq!(apply(&tx, "centinela/v1/a/birth", &birth, 1).unwrap(), Applied::Birth);
         let (h, v, p, i): (String, String, String, i64) = tx
-            .query_row(
-                "SELECT hostname, agent_version, probes, interval_ms FROM servers",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
+            .query_row("SELECT hostname, agent_version, probes, interval_ms FROM servers", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .unwrap();
-        assert_eq!(
-            (h.as_str(), v.as_str(), p.as_str(), i),
-            ("pbx-a", "9.9.9", "host,filesystems", 5000)
-        );
+        assert_eq!((h.as_str(), v.as_str(), p.as_str(), i), ("pbx-a", "9.9.9", "host,filesystems", 5000));
     }
 }

@@ -15,10 +15,7 @@ pub async fn servers(State(st): State<AppState>) -> Result<Json<Vec<read::Server
 }
 
 /// The latest sample of one server, decoded.
-pub async fn server_latest(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, WebError> {
+pub async fn server_latest(State(st): State<AppState>, Path(id): Path<String>) -> Result<Response, WebError> {
     let lookup = id.clone();
     let latest = st.db.with(move |c| read::latest_sample(c, &lookup)).await?;
     match latest {
@@ -35,11 +32,7 @@ pub async fn server_latest(
 /// Liveness and the ingest counters. 200 while the database answers; 503 otherwise.
 pub async fn healthz(State(st): State<AppState>) -> Response {
     let db = st.db.with(read::rejected_count).await;
-    let mqtt = if st.ingest.connected.load(Ordering::Relaxed) {
-        "connected"
-    } else {
-        "disconnected"
-    };
+    let mqtt = if st.ingest.connected.load(Ordering::Relaxed) { "connected" } else { "disconnected" };
     let body = |status: &str, db: serde_json::Value| {
         json!({
             "status": status,
@@ -59,11 +52,7 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
         }
         Err(e) => {
             tracing::error!(error = %e, "health check: database unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(body("error", json!("unavailable"))),
-            )
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body("error", json!("unavailable")))).into_response()
         }
     }
 }

@@ -22,22 +22,15 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
             WebError::NotFound(what) => (StatusCode::NOT_FOUND, format!("No se encontró {what}.")),
-            WebError::Store(_)
-            | WebError::Sqlite(_)
-            | WebError::Render(_)
-            | WebError::Internal(_) => {
+            WebError::Store(_) | WebError::Sqlite(_) | WebError::Render(_) | WebError::Internal(_) => {
                 tracing::error!(error = %self, "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "Error interno del servidor. El detalle quedó en el registro del colector."
-                        .to_string(),
+                    "Error interno del servidor. El detalle quedó en el registro del colector.".to_string(),
                 )
             }
         };
-        let page = super::pages::ErrorPage {
-            code: status.as_u16(),
-            message,
-        };
+        let page = super::pages::ErrorPage { code: status.as_u16(), message };
         let body = askama::Template::render(&page).unwrap_or_else(|_| page.message.clone());
         (status, Html(body)).into_response()
     }

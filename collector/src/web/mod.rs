@@ -23,10 +23,7 @@ pub struct ReaderPool {
 
 impl ReaderPool {
     pub fn new(data_dir: PathBuf) -> Self {
-        Self {
-            data_dir,
-            idle: Mutex::new(Vec::new()),
-        }
+        Self { data_dir, idle: Mutex::new(Vec::new()) }
     }
 
     /// Runs `f` on a pooled connection, off the async runtime.

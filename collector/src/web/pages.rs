@@ -52,11 +52,7 @@ impl From<ServerRow> for ServerView {
         Self {
             label,
             css,
-            probes: if r.probes.is_empty() {
-                "—".into()
-            } else {
-                r.probes.join(", ")
-            },
+            probes: if r.probes.is_empty() { "—".into() } else { r.probes.join(", ") },
             config_hash: r.config_hash.unwrap_or_else(|| "—".into()),
             id: r.id,
             hostname: r.hostname,
@@ -166,16 +162,8 @@ impl LatestView {
                         uptime: human_duration_s(h.uptime_s),
                         cpu: format!("{:.1} % de {} núcleos", h.cpu_percent, h.cpu_count),
                         load: format!("{:.2} · {:.2} · {:.2}", h.load1, h.load5, h.load15),
-                        memory: format!(
-                            "{} de {}",
-                            human_bytes(h.mem_available_bytes),
-                            human_bytes(h.mem_total_bytes)
-                        ),
-                        swap: format!(
-                            "{} de {}",
-                            human_bytes(h.swap_used_bytes),
-                            human_bytes(h.swap_total_bytes)
-                        ),
+                        memory: format!("{} de {}", human_bytes(h.mem_available_bytes), human_bytes(h.mem_total_bytes)),
+                        swap: format!("{} de {}", human_bytes(h.swap_used_bytes), human_bytes(h.swap_total_bytes)),
                     })
                 }
                 Reading::FilesystemV1(f) => filesystems.push(FsView {
@@ -193,10 +181,8 @@ impl LatestView {
             seq: env.seq,
             taken: rfc3339(env.taken_ms),
             agent_version: s.agent_version.clone(),
-            interval: humantime::format_duration(std::time::Duration::from_millis(u64::from(
-                s.interval_ms,
-            )))
-            .to_string(),
+            interval: humantime::format_duration(std::time::Duration::from_millis(u64::from(s.interval_ms)))
+                .to_string(),
             backlog: s.outbox.backlog,
             dropped: s.outbox.dropped_total,
             probes,
@@ -231,35 +217,20 @@ pub async fn fleet(State(st): State<AppState>) -> Result<Html<String>, WebError>
             _ => counts.stopped += 1,
         }
     }
-    let page = FleetPage {
-        counts,
-        servers: rows.into_iter().map(ServerView::from).collect(),
-    };
+    let page = FleetPage { counts, servers: rows.into_iter().map(ServerView::from).collect() };
     Ok(Html(page.render()?))
 }
 
-pub async fn server(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Html<String>, WebError> {
+pub async fn server(State(st): State<AppState>, Path(id): Path<String>) -> Result<Html<String>, WebError> {
     let lookup = id.clone();
-    let (row, latest) = st
-        .db
-        .with(move |c| Ok((read::server(c, &lookup)?, read::latest_sample(c, &lookup)?)))
-        .await?;
+    let (row, latest) = st.db.with(move |c| Ok((read::server(c, &lookup)?, read::latest_sample(c, &lookup)?))).await?;
     let row = row.ok_or_else(|| WebError::NotFound(format!("el servidor «{id}»")))?;
     let sample = match latest {
         None => SampleView::Missing,
         Some(Err(e)) => SampleView::Undecodable(e.to_string()),
         Some(Ok(env)) => SampleView::Ok(Box::new(LatestView::new(&env))),
     };
-    Ok(Html(
-        ServerPage {
-            s: row.into(),
-            sample,
-        }
-        .render()?,
-    ))
+    Ok(Html(ServerPage { s: row.into(), sample }.render()?))
 }
 
 pub async fn not_found() -> WebError {
@@ -267,15 +238,9 @@ pub async fn not_found() -> WebError {
 }
 
 pub async fn css() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../../assets/app.css"),
-    )
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../../assets/app.css"))
 }
 
 pub async fn js() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("../../assets/app.js"),
-    )
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../assets/app.js"))
 }
