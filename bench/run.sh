@@ -75,9 +75,8 @@ mosquitto_sub -p "$MQ" -c -i bench-raw -q 1 -t 'centinela/v1/+/sample' -E
 "$BIN/centinela-bench" publish "mqtt://127.0.0.1:$MQ" "$AGENTS" "$N" 2>"$T/publish.log"
 "$BIN/centinela-collector" serve --config "$T/collector.toml" 2>"$T/collector2.log" &
 CPID=$!
-c0=$(now)
-until [ "$(curl -sf "http://127.0.0.1:$HTTP/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["stored"])' 2>/dev/null || echo 0)" -ge "$N" ]; do sleep 0.05; done
-c1=$(now)
+c0=0
+c1=$("$BIN/centinela-bench" wait-stored "$HTTP" "$N")   # seconds from the collector's start
 CRSS=$(awk '/^VmRSS/{print $2}' "/proc/$CPID/status")
 kill -TERM $CPID; wait $CPID || true
 r0=$(now)

@@ -35,9 +35,30 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(publish(url, agents.max(1), total))?;
         }
-        _ => anyhow::bail!("usage: centinela-bench sizes | publish URL AGENTS SAMPLES"),
+        Some("wait-stored") => {
+            // Polls the collector's /healthz every 10 ms until `stored` reaches N, cheaply (a shell
+            // loop of curl and python would steal the CPU it measures), and prints the seconds.
+            let port: u16 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8080);
+            let n: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+            let started = Instant::now();
+            while stored(port).unwrap_or(0) < n {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            println!("{:.3}", started.elapsed().as_secs_f64());
+        }
+        _ => anyhow::bail!("usage: centinela-bench sizes | publish URL AGENTS SAMPLES | wait-stored HTTP_PORT N"),
     }
     Ok(())
+}
+
+fn stored(port: u16) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    let json = body.split_once("\r\n\r\n")?.1;
+    serde_json::from_str::<serde_json::Value>(json).ok()?["stored"].as_u64()
 }
 
 async fn publish(url: centinela_agent::config::MqttUrl, agents: u64, total: u64) -> anyhow::Result<()> {

@@ -1,7 +1,8 @@
 -- 0001: servers registered on first contact, samples stored idempotently, rejected payloads kept.
 
 CREATE TABLE servers (
-    agent_id      TEXT PRIMARY KEY,
+    id            INTEGER PRIMARY KEY,         -- compact key for the (large) sample tables
+    agent_id      TEXT NOT NULL UNIQUE,
     hostname      TEXT,
     agent_version TEXT,
     config_hash   TEXT,
@@ -13,18 +14,18 @@ CREATE TABLE servers (
     samples       INTEGER NOT NULL DEFAULT 0,  -- rows stored in `samples`
     status        TEXT NOT NULL DEFAULT 'online' CHECK (status IN ('online', 'offline', 'stopped', 'stale')),
     status_since  INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 
+-- One b-tree keyed by (server, seq): the idempotency key is the table's own key, with integer
+-- compares (a TEXT agent_id key made the writer spend its time in index lookups).
 CREATE TABLE samples (
-    id          INTEGER PRIMARY KEY,
-    agent_id    TEXT NOT NULL REFERENCES servers(agent_id),
+    server_id   INTEGER NOT NULL REFERENCES servers(id),
     seq         INTEGER NOT NULL,
     taken_ms    INTEGER NOT NULL,
     received_ms INTEGER NOT NULL,
     payload     BLOB NOT NULL,                 -- the postcard envelope exactly as received
-    UNIQUE (agent_id, seq)
-);
-CREATE INDEX samples_by_time ON samples (agent_id, taken_ms);
+    PRIMARY KEY (server_id, seq)
+) WITHOUT ROWID;
 
 CREATE TABLE rejected (
     id          INTEGER PRIMARY KEY,

@@ -265,7 +265,9 @@ impl Collector {
     /// Every stored seq of an agent, ascending (duplicates would show twice; the schema forbids them).
     pub fn seqs(&self, agent: &str) -> Vec<u64> {
         let Some(c) = self.db() else { return vec![] };
-        let Ok(mut stmt) = c.prepare("SELECT seq FROM samples WHERE agent_id = ?1 ORDER BY seq") else {
+        let Ok(mut stmt) = c
+            .prepare("SELECT seq FROM samples JOIN servers ON servers.id = server_id WHERE agent_id = ?1 ORDER BY seq")
+        else {
             return vec![];
         };
         stmt.query_map([agent], |r| r.get::<_, i64>(0))

@@ -121,8 +121,12 @@ fn garbage_and_truncated_payloads_are_kept_in_rejected_and_ingest_goes_on() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let real = {
         let c = rusqlite::Connection::open(tmp.path().join("collector/data/centinela.db")).unwrap();
-        c.query_row("SELECT payload FROM samples WHERE agent_id = 'pbx-good' LIMIT 1", [], |r| r.get::<_, Vec<u8>>(0))
-            .unwrap()
+        c.query_row(
+            "SELECT payload FROM samples JOIN servers ON servers.id = server_id WHERE agent_id = 'pbx-good' LIMIT 1",
+            [],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .unwrap()
     };
     let truncated = real[..real.len() / 2].to_vec();
     let garbage = b"\xff\xfe not a sample \x00\x01\x02".to_vec();

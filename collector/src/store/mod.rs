@@ -4,7 +4,7 @@
 //! - Only the writer thread ([`writer`]) writes. It applies messages in arrival order, in batched
 //!   transactions, and hands each message's acknowledgement token back only after the transaction
 //!   that stored it has committed. A crash before the commit means no ack, so the broker redelivers.
-//! - Samples are unique on `(agent_id, seq)`; a redelivered sample is counted as a duplicate and
+//! - Samples are unique on `(server, seq)` (the server's agent id, as a compact integer key); a redelivered sample is counted as a duplicate and
 //!   changes nothing.
 //! - Nothing received is dropped: what cannot be decoded is stored whole in `rejected` with the reason.
 //! - Migrations are numbered, embedded in the binary and applied in order; `PRAGMA user_version`
@@ -44,6 +44,13 @@ pub fn open_writer(data_dir: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(wrap)?;
     conn.pragma_update(None, "busy_timeout", 5000).map_err(wrap)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
+    // A 64 MiB page cache and memory-mapped reads: the writer otherwise spends most of its time
+    // copying the same b-tree pages in and out of the kernel with pread/pwrite (measured with perf).
+    conn.pragma_update(None, "cache_size", -65536).map_err(wrap)?;
+    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024).map_err(wrap)?;
+    // Checkpoint every 32 MiB of WAL instead of 4 MiB: pages rewritten between checkpoints (the
+    // servers table, b-tree interior pages) are then copied into the database once, not each time.
+    conn.pragma_update(None, "wal_autocheckpoint", 8192).map_err(wrap)?;
     migrate(&mut conn).map_err(|e| match e {
         StoreError::TooNew { found, known, .. } => StoreError::TooNew { path: path.clone(), found, known },
         StoreError::Query(source) => StoreError::Sqlite { path: path.clone(), source },

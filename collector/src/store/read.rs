@@ -64,7 +64,10 @@ pub fn server(conn: &Connection, id: &str) -> rusqlite::Result<Option<ServerRow>
 /// accepted by an older collector) is reported as such, not hidden.
 pub fn latest_sample(conn: &Connection, id: &str) -> rusqlite::Result<Option<Result<Envelope, DecodeError>>> {
     let payload: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT payload FROM samples WHERE agent_id = ?1 ORDER BY seq DESC LIMIT 1")?
+        .prepare_cached(
+            "SELECT payload FROM samples WHERE server_id = (SELECT id FROM servers WHERE agent_id = ?1)
+             ORDER BY seq DESC LIMIT 1",
+        )?
         .query_row([id], |r| r.get(0))
         .optional()?;
     Ok(payload.map(|p| decode_envelope(&p)))

@@ -6,7 +6,7 @@
 
 use centinela_shared::{BirthMsg, Presence, Topic, TopicKind, decode_birth, decode_envelope};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -163,13 +163,14 @@ fn reject(tx: &Transaction, topic: &str, payload: &[u8], now: i64, error: String
     Ok(Applied::Rejected(error))
 }
 
-fn insert_server(tx: &Transaction, agent: &str, now: i64) -> rusqlite::Result<()> {
+/// Registers a server on first contact and returns its integer id.
+fn insert_server(tx: &Transaction, agent: &str, now: i64) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO servers (agent_id, first_seen, status, status_since) VALUES (?1, ?2, 'online', ?2)
          ON CONFLICT (agent_id) DO NOTHING",
     )?
     .execute(params![agent, now])?;
-    Ok(())
+    tx.prepare_cached("SELECT id FROM servers WHERE agent_id = ?1")?.query_row([agent], |r| r.get(0))
 }
 
 /// Counters of the samples of one server stored since the last [`Applier::flush`].
@@ -187,17 +188,20 @@ struct Delta {
 /// message, the staleness timer) and before every commit.
 #[derive(Debug, Default)]
 pub struct Applier {
-    known: HashSet<String>,
-    deltas: HashMap<String, Delta>,
+    /// agent id → servers.id
+    known: HashMap<String, i64>,
+    /// servers.id → counters
+    deltas: HashMap<i64, Delta>,
 }
 
 impl Applier {
-    fn register(&mut self, tx: &Transaction, agent: &str, now: i64) -> rusqlite::Result<()> {
-        if !self.known.contains(agent) {
-            insert_server(tx, agent, now)?;
-            self.known.insert(agent.to_string());
+    fn register(&mut self, tx: &Transaction, agent: &str, now: i64) -> rusqlite::Result<i64> {
+        if let Some(id) = self.known.get(agent) {
+            return Ok(*id);
         }
-        Ok(())
+        let id = insert_server(tx, agent, now)?;
+        self.known.insert(agent.to_string(), id);
+        Ok(id)
     }
 
     /// Forgets everything cached; call after a rolled-back transaction.
@@ -208,15 +212,15 @@ impl Applier {
 
     /// Writes the pending per-server counters.
     pub fn flush(&mut self, tx: &Transaction) -> rusqlite::Result<()> {
-        for (agent, d) in self.deltas.drain() {
+        for (server, d) in self.deltas.drain() {
             tx.prepare_cached(
                 "UPDATE servers SET samples = samples + ?2, last_seq = max(last_seq, ?3), last_seen = max(coalesce(last_seen, 0), ?4),
                         interval_ms = ?5,
                         status = CASE WHEN status = 'stale' THEN 'online' ELSE status END,
                         status_since = CASE WHEN status = 'stale' THEN ?4 ELSE status_since END
-                 WHERE agent_id = ?1",
+                 WHERE id = ?1",
             )?
-            .execute(params![agent, d.stored, d.max_seq, d.last_seen, d.interval_ms.max(1)])?;
+            .execute(params![server, d.stored, d.max_seq, d.last_seen, d.interval_ms.max(1)])?;
         }
         Ok(())
     }
@@ -246,18 +250,18 @@ impl Applier {
                 if env.seq == 0 || env.seq > i64::MAX as u64 {
                     return reject(tx, topic, payload, now, format!("seq {} is outside 1..2^63", env.seq));
                 }
-                self.register(tx, agent, now)?;
+                let server = self.register(tx, agent, now)?;
                 let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO samples (agent_id, seq, taken_ms, received_ms, payload) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (agent_id, seq) DO NOTHING",
+                    "INSERT INTO samples (server_id, seq, taken_ms, received_ms, payload) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (server_id, seq) DO NOTHING",
                 )?
-                .execute(params![agent, env.seq as i64, env.taken_ms, now, payload])?;
+                .execute(params![server, env.seq as i64, env.taken_ms, now, payload])?;
                 if inserted == 0 {
                     return Ok(Applied::Duplicate);
                 }
                 let centinela_shared::Body::SampleV1(s) = &env.body;
-                let d = self.deltas.entry(agent.to_string()).or_insert(Delta {
+                let d = self.deltas.entry(server).or_insert(Delta {
                     stored: 0,
                     max_seq: 0,
                     last_seen: now,
