@@ -42,6 +42,20 @@ pub struct RawMqtt {
     pub username: Option<String>,
     /// File whose first line is the broker password (kept out of the config file).
     pub password_file: Option<PathBuf>,
+    /// The MQTT client id. Agent default "centinela-agent-<id>"; collector default
+    /// "centinela-collector" (the broker keeps the collector's persistent session under it).
+    pub client_id: Option<String>,
+}
+
+/// Checks a client id from `mqtt.client_id`.
+pub fn validate_client_id(id: String) -> Result<String, ConfigError> {
+    if id.is_empty() || id.len() > 128 || id.contains(['+', '#', '/']) || id.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            "mqtt.client_id",
+            format!("{id:?} must be 1 to 128 characters without '+', '#', '/' or spaces"),
+        ));
+    }
+    Ok(id)
 }
 
 /// A broker address.
@@ -145,6 +159,7 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub outbox_max_bytes: u64,
     pub mqtt: MqttConfig,
+    pub client_id: String,
     /// SHA-256 (hex) of the config file's bytes, or of the empty string when there is none.
     pub hash: String,
 }
@@ -222,8 +237,17 @@ impl Config {
         let raw_mqtt = raw.mqtt.unwrap_or_default();
         let url =
             MqttUrl::parse(raw_mqtt.url.as_deref().unwrap_or(DEFAULT_MQTT_URL)).map_err(|m| invalid("mqtt.url", m))?;
+        let client_id = validate_client_id(raw_mqtt.client_id.unwrap_or_else(|| format!("centinela-agent-{id}")))?;
         let mqtt = MqttConfig::validate(url, raw_mqtt.ca_file, raw_mqtt.username, raw_mqtt.password_file.as_deref())?;
-        Ok(Self { id, interval, state_dir, outbox_max_bytes: max_mb * 1024 * 1024, mqtt, hash: sha256_hex(source) })
+        Ok(Self {
+            id,
+            interval,
+            state_dir,
+            outbox_max_bytes: max_mb * 1024 * 1024,
+            mqtt,
+            client_id,
+            hash: sha256_hex(source),
+        })
     }
 
     /// The defaults, as if the config file were empty.

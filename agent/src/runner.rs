@@ -58,7 +58,7 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
     let status_topic = Topic::new(&config.id, TopicKind::Status).to_string();
     let sample_topic = Topic::new(&config.id, TopicKind::Sample).to_string();
     let birth_topic = Topic::new(&config.id, TopicKind::Birth).to_string();
-    let mut opts = crate::mqtt::options(&format!("centinela-agent-{}", config.id), &config.mqtt)?;
+    let mut opts = crate::mqtt::options(&config.client_id, &config.mqtt)?;
     // The outbox is the source of truth, so the broker keeps no session for the agent.
     opts.set_clean_session(true);
     opts.set_last_will(LastWill::new(&status_topic, Presence::Offline.as_str(), QoS::AtLeastOnce, true));

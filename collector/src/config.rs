@@ -1,7 +1,7 @@
 //! The collector's configuration, in two phases like the agent's: [`RawConfig`] mirrors the TOML
 //! file (unknown keys are errors), [`Config`] is validated. Every error names the key and the fix.
 
-use centinela_agent::config::{ConfigError, MqttConfig, MqttUrl, invalid};
+use centinela_agent::config::{ConfigError, MqttConfig, MqttUrl, RawMqtt, invalid, validate_client_id};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,21 +17,6 @@ pub struct RawConfig {
     pub embedded_broker: Option<RawEmbeddedBroker>,
     /// The dashboard and API.
     pub http: Option<RawHttp>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMqtt {
-    /// `mqtt://host:port` or `mqtts://host:port` of an external broker such as Mosquitto.
-    pub url: Option<String>,
-    /// PEM file with the CA that signed the broker's certificate (`mqtts://` only).
-    pub ca_file: Option<PathBuf>,
-    pub username: Option<String>,
-    /// File whose first line is the broker password.
-    pub password_file: Option<PathBuf>,
-    /// The collector's fixed MQTT client id; the broker keeps its session under it. Default
-    /// "centinela-collector".
-    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,13 +78,7 @@ impl Config {
             ));
         }
         let mqtt = raw.mqtt.unwrap_or_default();
-        let client_id = mqtt.client_id.clone().unwrap_or_else(|| "centinela-collector".into());
-        if client_id.is_empty() || client_id.len() > 128 || client_id.contains(['+', '#', '/']) {
-            return Err(invalid(
-                "mqtt.client_id",
-                format!("{client_id:?} must be 1 to 128 characters without '+', '#' or '/'"),
-            ));
-        }
+        let client_id = validate_client_id(mqtt.client_id.clone().unwrap_or_else(|| "centinela-collector".into()))?;
         let broker = match mqtt.url {
             Some(url) => {
                 let url = MqttUrl::parse(&url).map_err(|m| invalid("mqtt.url", m))?;

@@ -188,6 +188,7 @@ fn start_local_agent(
         .or_else(|_| centinela_shared::AgentId::new("local"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let agent = centinela_agent::Config {
+        client_id: format!("centinela-agent-{id}"),
         id,
         interval: interval.unwrap_or(Duration::from_secs(10)),
         state_dir: config.data_dir.join("local-agent"),
