@@ -2,41 +2,76 @@
 
 use crate::config::Config;
 use crate::host::HostPaths;
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "centinela-agent",
-    version,
-    about = "Centinela agent: health of an Asterisk server, delivered over MQTT"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
+// The agent parses its few arguments by hand: clap's code would be most of a megabyte of the
+// agent's resident memory on every Asterisk server, for two subcommands and four flags.
+
+pub const USAGE: &str = "\
+centinela-agent: health of an Asterisk server, delivered over MQTT
+
+Usage:
+  centinela-agent run --config FILE
+      Run the daemon: sample every interval, store, and deliver to the broker.
+  centinela-agent check [--config FILE] [--json] [--root DIR]
+      Run every probe once and print the sample (a technician's evidence).
+      --config FILE  the TOML config file (defaults apply without one)
+      --json         print JSON instead of a table
+      --root DIR     read /proc, /sys and /dev under DIR (fixture trees); sysinfo readings stay live
+  centinela-agent --help | --version
+";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Run { config: PathBuf },
+    Check { config: Option<PathBuf>, json: bool, root: Option<PathBuf> },
+    Help,
+    Version,
 }
 
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Run the daemon: sample every interval, store, and deliver to the broker.
-    Run {
-        /// The TOML config file.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-    },
-    /// Run every probe once and print the sample (a technician's evidence).
-    Check {
-        /// The TOML config file (defaults apply without one).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Read /proc, /sys and /dev under DIR instead (fixture trees); sysinfo readings stay live.
-        #[arg(long, value_name = "DIR")]
-        root: Option<PathBuf>,
-    },
+/// Parses the arguments after the program name. The error says what is wrong and how to see the
+/// usage.
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
+    let mut args = args.into_iter();
+    let sub = args.next().ok_or("a subcommand is required: run or check (see --help)")?;
+    let mut config = None;
+    let mut json = false;
+    let mut root = None;
+    let sub = sub.to_string_lossy().into_owned();
+    match sub.as_str() {
+        "-h" | "--help" | "help" => return Ok(Command::Help),
+        "-V" | "--version" => return Ok(Command::Version),
+        "run" | "check" => {}
+        other => return Err(format!("unknown subcommand {other:?}; use run or check (see --help)")),
+    }
+    while let Some(arg) = args.next() {
+        let flag = arg.to_string_lossy().into_owned();
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(OsString::from(v))),
+            None => (flag.clone(), None),
+        };
+        let mut value = |what: &str| -> Result<PathBuf, String> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .ok_or_else(|| format!("{name} needs a {what}"))
+        };
+        match (sub.as_str(), name.as_str()) {
+            (_, "-h" | "--help") => return Ok(Command::Help),
+            (_, "--config") => config = Some(value("FILE")?),
+            ("check", "--root") => root = Some(value("DIR")?),
+            ("check", "--json") if inline.is_none() => json = true,
+            _ => return Err(format!("unexpected argument {flag:?} for {sub} (see --help)")),
+        }
+    }
+    match sub.as_str() {
+        "run" => Ok(Command::Run { config: config.ok_or("run needs --config FILE")? }),
+        _ => Ok(Command::Check { config, json, root }),
+    }
 }
 
 /// Structured logs to stderr (journald keeps them under systemd). `RUST_LOG` (for example
@@ -66,9 +101,23 @@ pub async fn shutdown_signal() {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = match parse_args(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("centinela-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging();
-    match cli.command {
+    match command {
+        Command::Help => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("centinela-agent {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
         Command::Run { config } => {
             let config = match Config::load(&config) {
                 Ok(c) => c,
@@ -131,4 +180,37 @@ fn check(config: Option<PathBuf>, json: bool, root: Option<PathBuf>) -> ExitCode
         print!("{}", crate::check::render_table(&env));
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn run_and_check_parse_with_their_flags() {
+        assert_eq!(parse(&["run", "--config", "/etc/a.toml"]), Ok(Command::Run { config: "/etc/a.toml".into() }));
+        assert_eq!(parse(&["run", "--config=/etc/a.toml"]), Ok(Command::Run { config: "/etc/a.toml".into() }));
+        assert_eq!(
+            parse(&["check", "--json", "--root", "/fx", "--config", "c.toml"]),
+            Ok(Command::Check { config: Some("c.toml".into()), json: true, root: Some("/fx".into()) })
+        );
+        assert_eq!(parse(&["check"]), Ok(Command::Check { config: None, json: false, root: None }));
+        assert_eq!(parse(&["--version"]), Ok(Command::Version));
+        assert_eq!(parse(&["check", "--help"]), Ok(Command::Help));
+    }
+
+    #[test]
+    fn usage_mistakes_say_what_is_wrong() {
+        assert!(parse(&[]).unwrap_err().contains("subcommand is required"));
+        assert!(parse(&["start"]).unwrap_err().contains("unknown subcommand"));
+        assert!(parse(&["run"]).unwrap_err().contains("run needs --config FILE"));
+        assert!(parse(&["run", "--config"]).unwrap_err().contains("--config needs a FILE"));
+        assert!(parse(&["run", "--config", "a", "--json"]).unwrap_err().contains("unexpected argument"));
+        assert!(parse(&["check", "--root="]).unwrap_err().contains("--root needs a DIR"));
+        assert!(parse(&["check", "--json=yes"]).unwrap_err().contains("unexpected argument"));
+    }
 }
