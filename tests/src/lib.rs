@@ -91,7 +91,77 @@ pub struct Mosquitto {
     pub dir: PathBuf,
     /// Whether the broker keeps sessions and retained messages across restarts.
     pub persistence: bool,
+    /// A TLS-only listener with this certificate, if set.
+    pub tls: Option<Pki>,
     proc: Option<Proc>,
+}
+
+/// A throwaway certificate authority and a server certificate for `localhost` and 127.0.0.1,
+/// made with the openssl command line.
+#[derive(Debug, Clone)]
+pub struct Pki {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Pki {
+    pub fn generate(dir: &Path, name: &str) -> Pki {
+        std::fs::create_dir_all(dir).expect("pki dir");
+        let p = |f: &str| dir.join(format!("{name}-{f}"));
+        let run = |args: &[&str]| {
+            let out =
+                Command::new("openssl").args(args).output().expect("openssl is not installed (.ci/run installs it)");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let s = |p: PathBuf| p.display().to_string();
+        std::fs::write(p("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("ext file");
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} test CA"),
+            "-keyout",
+            &s(p("ca.key")),
+            "-out",
+            &s(p("ca.pem")),
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &s(p("server.key")),
+            "-out",
+            &s(p("server.csr")),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &s(p("server.csr")),
+            "-CA",
+            &s(p("ca.pem")),
+            "-CAkey",
+            &s(p("ca.key")),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &s(p("ext.cnf")),
+            "-out",
+            &s(p("server.pem")),
+        ]);
+        Pki { ca: p("ca.pem"), cert: p("server.pem"), key: p("server.key") }
+    }
 }
 
 impl Mosquitto {
@@ -101,13 +171,24 @@ impl Mosquitto {
     }
 
     pub fn start_with(dir: &Path, persistence: bool) -> Self {
-        let mut m = Mosquitto { port: free_port(), dir: dir.to_path_buf(), persistence, proc: None };
+        let mut m = Mosquitto { port: free_port(), dir: dir.to_path_buf(), persistence, tls: None, proc: None };
+        m.restart();
+        m
+    }
+
+    /// A broker that only speaks TLS, with the server certificate of `pki`.
+    pub fn start_tls(dir: &Path, pki: Pki) -> Self {
+        let mut m =
+            Mosquitto { port: free_port(), dir: dir.to_path_buf(), persistence: true, tls: Some(pki), proc: None };
         m.restart();
         m
     }
 
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        match self.tls {
+            Some(_) => format!("mqtts://localhost:{}", self.port),
+            None => format!("mqtt://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Starts (again) on the same port and persistence directory.
@@ -116,12 +197,20 @@ impl Mosquitto {
         let conf = self.dir.join("mosquitto.conf");
         // Persistence on (the Debian default) so the collector's session survives a broker restart;
         // queues large enough for a collector outage; `user root` because tests may run as root.
-        let text = format!(
+        let mut text = format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\npersistence {persistence}\npersistence_location {dir}/\nautosave_interval 1\nmax_queued_messages 100000\nmax_inflight_messages 100\nuser root\n",
             port = self.port,
             persistence = self.persistence,
             dir = self.dir.display()
         );
+        if let Some(pki) = &self.tls {
+            text.push_str(&format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\n",
+                pki.ca.display(),
+                pki.cert.display(),
+                pki.key.display()
+            ));
+        }
         std::fs::write(&conf, text).expect("mosquitto.conf");
         let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
@@ -167,12 +256,17 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(dir: &Path, id: &str, broker_url: &str, interval: &str) -> Self {
+        Self::start_with(dir, id, broker_url, interval, "")
+    }
+
+    /// `mqtt_extra` is appended to the `[mqtt]` section (e.g. `ca_file = "..."`).
+    pub fn start_with(dir: &Path, id: &str, broker_url: &str, interval: &str, mqtt_extra: &str) -> Self {
         std::fs::create_dir_all(dir).expect("agent dir");
         let conf = dir.join("agent.toml");
         std::fs::write(
             &conf,
             format!(
-                "id = \"{id}\"\ninterval = \"{interval}\"\nstate_dir = \"{}/state\"\n[mqtt]\nurl = \"{broker_url}\"\n",
+                "id = \"{id}\"\ninterval = \"{interval}\"\nstate_dir = \"{}/state\"\n[mqtt]\nurl = \"{broker_url}\"\n{mqtt_extra}\n",
                 dir.display()
             ),
         )

@@ -44,6 +44,12 @@ fn the_embedded_broker_carries_the_local_agent_and_a_remote_agent_to_the_dashboa
     let last_seen = remote_row["last_seen"].as_str().unwrap();
     assert!(chrono::DateTime::parse_from_rfc3339(last_seen).is_ok(), "last_seen is RFC 3339: {last_seen}");
     assert!(servers.iter().any(|s| s["id"] == local.as_str()), "the local agent is listed");
+    // The retained birth message: version, hostname, probes and the config file's hash.
+    assert_eq!(remote_row["agent_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(remote_row["hostname"], centinela_agent::config::hostname());
+    assert_eq!(remote_row["probes"], serde_json::json!(["host", "filesystems"]));
+    let conf = std::fs::read(tmp.path().join("agent/agent.toml")).unwrap();
+    assert_eq!(remote_row["config_hash"], centinela_agent::config::sha256_hex(&conf));
 
     let (code, body) = collector.get("/api/v1/servers/pbx-remoto");
     assert_eq!(code, 200);
@@ -143,4 +149,27 @@ fn the_dashboard_renders_in_a_real_browser_with_local_times() {
     assert!(dom.contains("En línea"), "{dom}");
     // app.js ran: every <time> now reads as a local time with a relative hint.
     assert!(dom.contains("(hace "), "the browser did not run app.js: {dom}");
+}
+
+#[test]
+fn a_taken_broker_port_is_reported_with_the_way_out() {
+    let tmp = test_dir();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let dir = tmp.path().join("collector");
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("collector.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "data_dir = \"{}/data\"\n[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n",
+            dir.display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(collector_bin()).args(["serve", "--config"]).arg(&conf).output().unwrap();
+    assert!(!out.status.success(), "the collector must not start without its broker");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains("[mqtt] url"), "{err}");
 }
