@@ -88,57 +88,24 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
                 }
             }
             ev = next_event(&mut conn), if conn.is_some() => {
-                let mut lost: Option<String> = None;
-                match ev {
-                    Some(Ok(Event::Incoming(Incoming::ConnAck(_)))) => {
-                        delivery.on_connected();
+                let lost = match on_event(ev, &mut delivery, &mut outbox) {
+                    Step::Connected => {
                         backoff.reset();
                         tracing::info!(broker = %broker, backlog = outbox.stats().backlog, "connected to the broker");
-                        if let Some(c) = &conn {
-                            let birth = encode_birth(&BirthMsg::V1(BirthV1 {
-                                agent: config.id.to_string(),
-                                agent_version: VERSION.to_string(),
-                                hostname: hostname.clone(),
-                                probes: probes.names(),
-                                config_hash: config.hash.clone(),
-                                interval_ms: u32::try_from(config.interval.as_millis()).unwrap_or(u32::MAX),
-                                started_ms: chrono::Utc::now().timestamp_millis(),
-                            }));
-                            // Samples flow only once the collector's retained state says it is
-                            // subscribed (see `Delivery`); the broker replays it on subscribe.
-                            if let Err(e) = c.client.try_subscribe(COLLECTOR_STATE, QoS::AtLeastOnce) {
-                                lost = Some(format!("cannot subscribe to {COLLECTOR_STATE}: {e}"));
-                            }
-                            for (topic, payload) in [(&birth_topic, birth), (&status_topic, Presence::Online.as_str().as_bytes().to_vec())] {
-                                if c.client.try_publish(topic.as_str(), QoS::AtLeastOnce, true, payload).is_ok() {
-                                    delivery.on_handed(Tracked::Control);
-                                }
-                            }
-                        }
+                        let birth = encode_birth(&BirthMsg::V1(BirthV1 {
+                            agent: config.id.to_string(),
+                            agent_version: VERSION.to_string(),
+                            hostname: hostname.clone(),
+                            probes: probes.names(),
+                            config_hash: config.hash.clone(),
+                            interval_ms: u32::try_from(config.interval.as_millis()).unwrap_or(u32::MAX),
+                            started_ms: chrono::Utc::now().timestamp_millis(),
+                        }));
+                        conn.as_ref().and_then(|c| announce(c, &mut delivery, &birth_topic, birth, &status_topic).err())
                     }
-                    Some(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
-                        if let Err(e) = delivery.on_outgoing_publish(pkid) {
-                            lost = Some(format!("delivery pairing lost: {e:?}"));
-                        }
-                    }
-                    Some(Ok(Event::Incoming(Incoming::Publish(p)))) if p.topic == COLLECTOR_STATE => {
-                        let online = Presence::parse(&p.payload) == Some(Presence::Online);
-                        if online != delivery.collector_online() {
-                            tracing::info!(collector_online = online, backlog = outbox.stats().backlog, "collector state changed");
-                        }
-                        delivery.on_collector_state(online);
-                    }
-                    Some(Ok(Event::Incoming(Incoming::PubAck(ack)))) => {
-                        if let Some(Tracked::Record(id)) = delivery.on_puback(ack.pkid)
-                            && let Err(e) = outbox.ack(id)
-                        {
-                            tracing::error!(error = %e, "cannot delete an acknowledged record; it will be sent again");
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => lost = Some(e.to_string()),
-                    None => lost = Some("event loop ended".into()),
-                }
+                    Step::Lost(error) => Some(error),
+                    Step::Done => None,
+                };
                 if let Some(error) = lost {
                     delivery.on_disconnected();
                     conn = None;
@@ -157,28 +124,40 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
         }
     }
 
-    // Clean shutdown: say so (the Will only fires on an unclean loss), wait briefly for in-flight
-    // acknowledgements so fewer records are sent twice, then disconnect.
+    // Clean shutdown: deliver what is left while the collector listens (up to SHUTDOWN_GRACE),
+    // then say `stopped` (the Will only fires on an unclean loss) and disconnect. Whatever could not
+    // be delivered stays in the outbox for the next start.
     if let Some(mut c) = conn.take()
         && delivery.is_connected()
     {
-        if c.client.try_publish(status_topic.as_str(), QoS::AtLeastOnce, true, Presence::Stopped.as_str()).is_ok() {
-            delivery.on_handed(Tracked::Control);
-        }
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while !delivery.is_idle() {
-            match tokio::time::timeout_at(deadline, c.events.recv()).await {
-                Ok(Some(Ok(Event::Outgoing(Outgoing::Publish(pkid))))) => {
-                    let _ = delivery.on_outgoing_publish(pkid);
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let mut stopped_sent = false;
+        loop {
+            fill_window(&mut delivery, &outbox, &c, &sample_topic);
+            let caught_up = outbox.last_id() <= delivery.sent_up_to() || !delivery.collector_online();
+            if caught_up && delivery.is_idle() {
+                if stopped_sent {
+                    break;
                 }
-                Ok(Some(Ok(Event::Incoming(Incoming::PubAck(ack))))) => {
-                    if let Some(Tracked::Record(id)) = delivery.on_puback(ack.pkid) {
-                        let _ = outbox.ack(id);
+                if c.client
+                    .try_publish(status_topic.as_str(), QoS::AtLeastOnce, true, Presence::Stopped.as_str())
+                    .is_ok()
+                {
+                    delivery.on_handed(Tracked::Control);
+                }
+                stopped_sent = true;
+            }
+            match tokio::time::timeout_at(deadline, c.events.recv()).await {
+                Ok(ev @ Some(_)) => {
+                    if let Step::Lost(_) = on_event(ev, &mut delivery, &mut outbox) {
+                        break;
                     }
                 }
-                Ok(Some(Ok(_))) => {}
                 _ => break,
             }
+        }
+        if !stopped_sent {
+            let _ = c.client.try_publish(status_topic.as_str(), QoS::AtLeastOnce, true, Presence::Stopped.as_str());
         }
         let _ = c.client.try_disconnect();
         let _ =
@@ -186,6 +165,73 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
                 .await;
     }
     tracing::info!(backlog = outbox.stats().backlog, "agent stopped");
+    Ok(())
+}
+
+/// How long a clean stop may take to deliver what is left in the outbox.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// What an MQTT event meant for delivery.
+enum Step {
+    /// A CONNACK: the session is up (the caller announces the agent).
+    Connected,
+    /// The session is gone.
+    Lost(String),
+    /// Handled (or irrelevant).
+    Done,
+}
+
+/// Applies one event of the current broker session to the delivery state and the outbox.
+fn on_event(ev: Option<Result<Event, rumqttc::ConnectionError>>, delivery: &mut Delivery, outbox: &mut Outbox) -> Step {
+    match ev {
+        Some(Ok(Event::Incoming(Incoming::ConnAck(_)))) => {
+            delivery.on_connected();
+            Step::Connected
+        }
+        Some(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => match delivery.on_outgoing_publish(pkid) {
+            Ok(()) => Step::Done,
+            Err(e) => Step::Lost(format!("delivery pairing lost: {e:?}")),
+        },
+        Some(Ok(Event::Incoming(Incoming::Publish(p)))) if p.topic == COLLECTOR_STATE => {
+            let online = Presence::parse(&p.payload) == Some(Presence::Online);
+            if online != delivery.collector_online() {
+                tracing::info!(collector_online = online, backlog = outbox.stats().backlog, "collector state changed");
+            }
+            delivery.on_collector_state(online);
+            Step::Done
+        }
+        Some(Ok(Event::Incoming(Incoming::PubAck(ack)))) => {
+            if let Some(Tracked::Record(id)) = delivery.on_puback(ack.pkid)
+                && let Err(e) = outbox.ack(id)
+            {
+                tracing::error!(error = %e, "cannot delete an acknowledged record; it will be sent again");
+            }
+            Step::Done
+        }
+        Some(Ok(_)) => Step::Done,
+        Some(Err(e)) => Step::Lost(e.to_string()),
+        None => Step::Lost("event loop ended".into()),
+    }
+}
+
+/// After a CONNACK: follow the collector's state, and publish the retained birth and `online`.
+fn announce(
+    c: &Connection,
+    delivery: &mut Delivery,
+    birth_topic: &str,
+    birth: Vec<u8>,
+    status_topic: &str,
+) -> Result<(), String> {
+    // Samples flow only once the collector's retained state says it is subscribed (see
+    // `Delivery`); the broker replays that retained message on subscribe.
+    c.client
+        .try_subscribe(COLLECTOR_STATE, QoS::AtLeastOnce)
+        .map_err(|e| format!("cannot subscribe to {COLLECTOR_STATE}: {e}"))?;
+    for (topic, payload) in [(birth_topic, birth), (status_topic, Presence::Online.as_str().as_bytes().to_vec())] {
+        if c.client.try_publish(topic, QoS::AtLeastOnce, true, payload).is_ok() {
+            delivery.on_handed(Tracked::Control);
+        }
+    }
     Ok(())
 }
 
