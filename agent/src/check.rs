@@ -1,7 +1,9 @@
 //! `centinela-agent check`: every probe once, printed as evidence for a technician, in Spanish, or
 //! as JSON for machines. Formatting is pure so it is tested on fixed samples.
 
-use centinela_shared::{Body, Envelope, Outcome, Reading};
+use centinela_shared::{
+    AtaDiskV1, Body, DiskAccess, Envelope, Level, NvmeDiskV1, Outcome, Reading, SmartStatus, Verdict,
+};
 use std::fmt::Write;
 
 pub fn human_bytes(b: u64) -> String {
@@ -32,6 +34,167 @@ fn outcome_es(o: &Outcome) -> String {
         Outcome::NotApplicable(why) => format!("no aplica ({why})"),
         Outcome::Failed(why) => format!("FALLÓ: {why}"),
     }
+}
+
+/// The Spanish word for a verdict level, as the glossary has it.
+pub fn level_es(level: Level) -> &'static str {
+    match level {
+        Level::Ok => "correcto",
+        Level::Warning => "ADVERTENCIA",
+        Level::Critical => "CRÍTICO",
+    }
+}
+
+fn verdict_es(v: &Verdict) -> String {
+    if v.reasons.is_empty() {
+        level_es(v.level).to_string()
+    } else {
+        format!("{}: {}", level_es(v.level), v.reasons.join("; "))
+    }
+}
+
+fn opt_num<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
+    v.map(|x| format!("{x}{unit}")).unwrap_or_else(|| "—".into())
+}
+
+/// What a disk's access state means, in Spanish; `None` when its data was read.
+pub fn access_es(a: &DiskAccess) -> Option<String> {
+    match a {
+        DiskAccess::Read => None,
+        DiskAccess::Standby => Some("en reposo, no se despertó".into()),
+        DiskAccess::NotSupported(why) => Some(format!("no soportado ({why})")),
+        DiskAccess::PermissionDenied(why) => Some(format!("permiso denegado ({why})")),
+        DiskAccess::Error(why) => Some(format!("error ({why})")),
+    }
+}
+
+/// The key figures of an ATA disk, as one line.
+pub fn ata_summary(d: &AtaDiskV1) -> String {
+    let status = match d.smart_status {
+        Some(SmartStatus::Passed) => "SMART correcto",
+        Some(SmartStatus::Failing) => "SMART EN FALLA",
+        Some(SmartStatus::Unknown) => "SMART desconocido",
+        None => "SMART sin leer",
+    };
+    format!(
+        "{status}, {}, reasignados {}, pendientes {}, incorregibles {}, CRC {}, {} h",
+        opt_num(d.temperature_c, " °C"),
+        opt_num(d.reallocated, ""),
+        opt_num(d.pending, ""),
+        opt_num(d.offline_uncorrectable, ""),
+        opt_num(d.udma_crc_errors, ""),
+        opt_num(d.power_on_hours, "")
+    )
+}
+
+/// The key figures of an NVMe controller, as one line.
+pub fn nvme_summary(d: &NvmeDiskV1) -> String {
+    format!(
+        "{}, repuesto {} (umbral {}), uso {}, errores de medio {}, apagados inseguros {}, {} h",
+        opt_num(d.temperature_c, " °C"),
+        opt_num(d.available_spare_pct, " %"),
+        opt_num(d.spare_threshold_pct, " %"),
+        opt_num(d.percentage_used, " %"),
+        opt_num(d.media_errors, ""),
+        opt_num(d.unsafe_shutdowns, ""),
+        opt_num(d.power_on_hours, "")
+    )
+}
+
+fn render_hardware(out: &mut String, readings: &[Reading]) {
+    let mut disks = Vec::new();
+    for r in readings {
+        let (device, identity, figures, access, verdict) = match r {
+            Reading::AtaDiskV1(d) => {
+                (&d.device, identity(&d.model, &d.serial, &d.firmware), ata_summary(d), &d.access, &d.verdict)
+            }
+            Reading::NvmeDiskV1(d) => {
+                (&d.device, identity(&d.model, &d.serial, &d.firmware), nvme_summary(d), &d.access, &d.verdict)
+            }
+            _ => continue,
+        };
+        let figures = access_es(access).unwrap_or(figures);
+        disks.push(format!("  {device:<8} {identity}\n           {figures}\n           {}", verdict_es(verdict)));
+    }
+    if !disks.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "DISCOS (SMART)");
+        for d in disks {
+            let _ = writeln!(out, "{d}");
+        }
+    }
+    let arrays: Vec<_> =
+        readings.iter().filter_map(|r| if let Reading::RaidArrayV1(a) = r { Some(a) } else { None }).collect();
+    if !arrays.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "ARREGLOS RAID");
+        for a in arrays {
+            let in_sync = a.working_members();
+            let _ = writeln!(
+                out,
+                "  {:<8} {:<7} {:<10} [{}/{}]  {}",
+                a.name,
+                a.level,
+                a.array_state,
+                a.raid_disks,
+                in_sync,
+                verdict_es(&a.verdict)
+            );
+            let members: Vec<String> = a.members.iter().map(|m| m.describe()).collect();
+            if !members.is_empty() {
+                let _ = writeln!(out, "           miembros: {}", members.join(", "));
+            }
+        }
+    }
+    let temps: Vec<_> =
+        readings.iter().filter_map(|r| if let Reading::TemperatureV1(t) = r { Some(t) } else { None }).collect();
+    if !temps.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "TEMPERATURAS");
+        for t in temps {
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<16} {:>9}  (máx {}, crít {})  {}",
+                t.chip,
+                t.label,
+                opt_num(t.celsius.map(|c| format!("{c:.1}")), " °C"),
+                opt_num(t.max, ""),
+                opt_num(t.crit, ""),
+                verdict_es(&t.verdict)
+            );
+        }
+    }
+    let fans: Vec<_> = readings.iter().filter_map(|r| if let Reading::FanV1(f) = r { Some(f) } else { None }).collect();
+    if !fans.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "VENTILADORES");
+        for f in fans {
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<16} {:>9}  (mín {})  {}",
+                f.chip,
+                f.label,
+                opt_num(f.rpm, " rpm"),
+                opt_num(f.min, ""),
+                verdict_es(&f.verdict)
+            );
+        }
+    }
+}
+
+/// `model, serie X, firmware Y`, leaving out what is unknown.
+pub fn identity(model: &Option<String>, serial: &Option<String>, firmware: &Option<String>) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = model {
+        parts.push(m.clone());
+    }
+    if let Some(s) = serial {
+        parts.push(format!("serie {s}"));
+    }
+    if let Some(f) = firmware {
+        parts.push(format!("firmware {f}"));
+    }
+    if parts.is_empty() { "—".into() } else { parts.join(", ") }
 }
 
 /// The readable table.
@@ -96,6 +259,7 @@ pub fn render_table(env: &Envelope) -> String {
             );
         }
     }
+    render_hardware(&mut out, &s.readings);
     out
 }
 
@@ -139,6 +303,112 @@ mod tests {
         assert!(t.contains("no aplica (sin arreglos md)"), "{t}");
         assert!(t.contains("/var/spool/asterisk") && t.contains("100.0 GiB") && t.contains("90.0%"), "{t}");
         assert!(t.contains("solo lectura"), "{t}");
+    }
+
+    #[test]
+    fn hardware_sections_show_verdicts_in_the_glossary_words() {
+        let mut degraded = Verdict::ok();
+        degraded.raise(Level::Critical, "arreglo RAID degradado: falta 1 de 2 miembros");
+        let mut stopped = Verdict::ok();
+        stopped.raise(Level::Critical, "ventilador detenido");
+        let readings = vec![
+            Reading::RaidArrayV1(RaidArrayV1 {
+                name: "md0".into(),
+                level: "raid1".into(),
+                array_state: "clean".into(),
+                raid_disks: 2,
+                degraded: 1,
+                sync_action: "idle".into(),
+                sync_completed: None,
+                sync_speed_kib: None,
+                mismatch_cnt: Some(0),
+                members: vec![
+                    RaidMemberV1 {
+                        device: "sda1".into(),
+                        slot: Some(0),
+                        state: vec!["in_sync".into()],
+                        errors: Some(0),
+                    },
+                    RaidMemberV1 { device: "sdb1".into(), slot: None, state: vec!["faulty".into()], errors: Some(0) },
+                ],
+                from_mdstat: false,
+                verdict: degraded,
+            }),
+            Reading::TemperatureV1(TemperatureV1 {
+                chip: "coretemp".into(),
+                device: "platform/coretemp.0".into(),
+                label: "Package id 0".into(),
+                celsius: Some(45.0),
+                max: Some(80.0),
+                crit: Some(100.0),
+                alarm: false,
+                verdict: Verdict::ok(),
+            }),
+            Reading::FanV1(FanV1 {
+                chip: "nct6775".into(),
+                device: "platform/nct6775.656".into(),
+                label: "fan2".into(),
+                rpm: Some(0),
+                min: Some(600),
+                alarm: true,
+                verdict: stopped,
+            }),
+        ];
+        let mut out = String::new();
+        render_hardware(&mut out, &readings);
+        assert!(
+            out.contains("md0") && out.contains("[2/1]") && out.contains("CRÍTICO: arreglo RAID degradado"),
+            "{out}"
+        );
+        assert!(out.contains("sdb1 (faulty)"), "{out}");
+        assert!(out.contains("Package id 0") && out.contains("45.0 °C") && out.contains("correcto"), "{out}");
+        assert!(out.contains("0 rpm") && out.contains("(mín 600)") && out.contains("ventilador detenido"), "{out}");
+    }
+
+    #[test]
+    fn disks_show_identity_key_figures_and_why_they_were_not_read() {
+        let mut failing = Verdict::ok();
+        failing.raise(Level::Critical, "el disco se declara en falla (SMART FAILING)");
+        let ata = AtaDiskV1 {
+            device: "sda".into(),
+            model: Some("QEMU HARDDISK".into()),
+            serial: Some("HWLAB-SATA-0001".into()),
+            firmware: Some("2.5+".into()),
+            capacity_bytes: Some(67_108_864),
+            rotational: None,
+            access: DiskAccess::Read,
+            smart_status: Some(SmartStatus::Failing),
+            attributes: vec![],
+            reallocated: Some(8),
+            pending: Some(0),
+            offline_uncorrectable: Some(0),
+            reported_uncorrectable: None,
+            command_timeout: None,
+            udma_crc_errors: Some(0),
+            power_on_hours: Some(1),
+            temperature_c: Some(31),
+            errors: vec![],
+            verdict: failing,
+        };
+        let bridge = AtaDiskV1 {
+            device: "sdb".into(),
+            model: None,
+            serial: None,
+            firmware: None,
+            access: DiskAccess::NotSupported("sense key 5, ASC/ASCQ 20/00".into()),
+            smart_status: None,
+            verdict: Verdict::ok(),
+            ..ata.clone()
+        };
+        let mut out = String::new();
+        render_hardware(&mut out, &[Reading::AtaDiskV1(ata), Reading::AtaDiskV1(bridge)]);
+        assert!(
+            out.contains("DISCOS (SMART)") && out.contains("QEMU HARDDISK, serie HWLAB-SATA-0001, firmware 2.5+"),
+            "{out}"
+        );
+        assert!(out.contains("SMART EN FALLA") && out.contains("31 °C") && out.contains("reasignados 8"), "{out}");
+        assert!(out.contains("CRÍTICO: el disco se declara en falla"), "{out}");
+        assert!(out.contains("no soportado (sense key 5, ASC/ASCQ 20/00)"), "{out}");
     }
 
     #[test]

@@ -87,6 +87,234 @@ pub enum Reading {
     HostV1(HostV1),
     /// One mounted filesystem (probe `filesystems`).
     FilesystemV1(FilesystemV1),
+    /// One md software RAID array (probe `raid`).
+    RaidArrayV1(RaidArrayV1),
+    /// One temperature sensor of a hwmon chip (probe `sensors`).
+    TemperatureV1(TemperatureV1),
+    /// One fan of a hwmon chip (probe `sensors`).
+    FanV1(FanV1),
+    /// One ATA disk (SATA, or behind a bridge that passes ATA commands) read through SG_IO
+    /// (probe `smart`).
+    AtaDiskV1(AtaDiskV1),
+    /// One NVMe controller read through NVME_IOCTL_ADMIN_CMD (probe `smart`).
+    NvmeDiskV1(NvmeDiskV1),
+}
+
+/// How far a disk could be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DiskAccess {
+    /// Its health data was read (possibly partly: see the disk's `errors`).
+    Read,
+    /// The disk was in standby and was not woken up ("standby, skipped").
+    Standby,
+    /// The device does not pass the commands through (USB bridge, hardware RAID); the reason names
+    /// the sense key and ASC/ASCQ, or what else said no. Not a disk failure.
+    NotSupported(String),
+    /// The agent lacks the privilege (CAP_SYS_RAWIO for SG_IO, CAP_SYS_ADMIN for NVMe admin).
+    PermissionDenied(String),
+    /// Opening or talking to the device failed.
+    Error(String),
+}
+
+/// SMART RETURN STATUS, as the disk's own overall self-assessment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SmartStatus {
+    Passed,
+    Failing,
+    /// Registers that are neither PASSED (0x4F/0xC2) nor FAILING (0xF4/0x2C).
+    Unknown,
+}
+
+/// One ATA SMART attribute with its threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtaAttributeV1 {
+    pub id: u8,
+    /// The usual name for well-known ids, else "Unknown_Attribute".
+    pub name: String,
+    pub flags: u16,
+    /// Flag bit 0: a pre-fail attribute (at or below threshold means imminent failure).
+    pub prefail: bool,
+    pub value: u8,
+    pub worst: u8,
+    /// From SMART READ THRESHOLDS, when it could be read.
+    pub threshold: Option<u8>,
+    /// The 48-bit raw value, little-endian as stored.
+    pub raw: u64,
+    /// A pre-fail attribute whose value is at or below its (non-zero) threshold now.
+    pub failing_now: bool,
+}
+
+/// One ATA disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtaDiskV1 {
+    /// The block device name, e.g. `sda`.
+    pub device: String,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub firmware: Option<String>,
+    pub capacity_bytes: Option<u64>,
+    /// `Some(false)` for a solid-state disk (IDENTIFY word 217 = 1), `None` when not reported.
+    pub rotational: Option<bool>,
+    pub access: DiskAccess,
+    pub smart_status: Option<SmartStatus>,
+    pub attributes: Vec<AtaAttributeV1>,
+    /// Key figures, from the raw values: 5, 197, 198, 187, 188, 199, 9, and 194 (else 190).
+    pub reallocated: Option<u64>,
+    pub pending: Option<u64>,
+    pub offline_uncorrectable: Option<u64>,
+    pub reported_uncorrectable: Option<u64>,
+    pub command_timeout: Option<u64>,
+    pub udma_crc_errors: Option<u64>,
+    pub power_on_hours: Option<u64>,
+    pub temperature_c: Option<i16>,
+    /// What could not be read, disk by disk (the rest is still reported).
+    pub errors: Vec<String>,
+    pub verdict: Verdict,
+}
+
+/// One NVMe controller and its SMART / Health log (page 0x02).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NvmeDiskV1 {
+    /// The controller, e.g. `nvme0`.
+    pub device: String,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub firmware: Option<String>,
+    pub access: DiskAccess,
+    /// The critical warning byte, and its set bits by name (spare, temperature, reliability,
+    /// read_only, volatile_backup, pmr_read_only).
+    pub critical_warning: Option<u8>,
+    pub critical_warnings: Vec<String>,
+    /// Composite temperature in °C (the log has Kelvin).
+    pub temperature_c: Option<i16>,
+    pub available_spare_pct: Option<u8>,
+    pub spare_threshold_pct: Option<u8>,
+    /// May exceed 100.
+    pub percentage_used: Option<u8>,
+    pub media_errors: Option<u64>,
+    pub unsafe_shutdowns: Option<u64>,
+    pub power_on_hours: Option<u64>,
+    /// Data units written × 512,000 bytes.
+    pub data_written_bytes: Option<u64>,
+    pub errors: Vec<String>,
+    pub verdict: Verdict,
+}
+
+/// How serious a reading is, as computed in the agent from documented defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Level {
+    Ok,
+    Warning,
+    Critical,
+}
+
+/// A health verdict: the level and the reasons in words (Spanish, as the technician reads them).
+/// A warning or critical verdict always has a reason; an ok one only when it explains something
+/// (a sync in progress, an unconnected sensor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub level: Level,
+    pub reasons: Vec<String>,
+}
+
+impl Verdict {
+    pub fn ok() -> Self {
+        Self { level: Level::Ok, reasons: Vec::new() }
+    }
+
+    /// Raises the level to at least `level`, adding the reason.
+    pub fn raise(&mut self, level: Level, reason: impl Into<String>) {
+        self.level = self.level.max(level);
+        self.reasons.push(reason.into());
+    }
+}
+
+/// One member device of an md array (`/sys/block/mdX/md/dev-*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaidMemberV1 {
+    /// The block device, e.g. `sda1`.
+    pub device: String,
+    /// The slot in the array (`rd*`), absent for spares and failed devices.
+    pub slot: Option<u32>,
+    /// The kernel's state words: in_sync, faulty, spare, write_error, want_replacement, ...
+    pub state: Vec<String>,
+    /// Corrected read errors (`errors`), if readable.
+    pub errors: Option<u64>,
+}
+
+impl RaidMemberV1 {
+    /// `sda1 (in_sync)`, or just `sda1` when the state is unknown (mdstat-only readings).
+    pub fn describe(&self) -> String {
+        if self.state.is_empty() { self.device.clone() } else { format!("{} ({})", self.device, self.state.join(", ")) }
+    }
+}
+
+impl RaidArrayV1 {
+    /// Working members as md counts them (`[n/m]` in mdstat): slots minus missing ones. Member
+    /// state words alone are not enough (mdstat-only readings may lack them).
+    pub fn working_members(&self) -> u32 {
+        self.raid_disks.saturating_sub(self.degraded)
+    }
+}
+
+/// One md array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaidArrayV1 {
+    /// e.g. `md0`.
+    pub name: String,
+    /// e.g. `raid1`.
+    pub level: String,
+    /// `array_state`: clean, active, degraded arrays still read clean/active; inactive, broken, ...
+    pub array_state: String,
+    /// Configured number of member slots (`raid_disks`).
+    pub raid_disks: u32,
+    /// Missing members (`degraded`); 0 when healthy or not a redundant level.
+    pub degraded: u32,
+    /// `sync_action`: idle, resync, recover, check, repair, reshape, frozen.
+    pub sync_action: String,
+    /// Progress of the running sync as (done, total) sectors, from `sync_completed`.
+    pub sync_completed: Option<(u64, u64)>,
+    /// `sync_speed` in KiB/s while a sync runs.
+    pub sync_speed_kib: Option<u64>,
+    /// Sectors found inconsistent by the last check or repair.
+    pub mismatch_cnt: Option<u64>,
+    pub members: Vec<RaidMemberV1>,
+    /// Whether this came from sysfs or from the /proc/mdstat fallback.
+    pub from_mdstat: bool,
+    pub verdict: Verdict,
+}
+
+/// One temperature input of a hwmon chip. Keyed by `chip` + `device` + `label`, never by hwmonN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemperatureV1 {
+    /// The chip's `name`, e.g. `coretemp`, `nct6775`, `drivetemp`, `nvme`.
+    pub chip: String,
+    /// The chip's device path (the resolved `device` link), e.g. `platform/coretemp.0`.
+    pub device: String,
+    /// `temp<i>_label`, or `temp<i>` when the chip gives none.
+    pub label: String,
+    /// Degrees Celsius; absent when the kernel says there is no value (EIO, ENODATA, fault).
+    pub celsius: Option<f32>,
+    pub max: Option<f32>,
+    pub crit: Option<f32>,
+    /// `temp<i>_alarm`, `_max_alarm` or `_crit_alarm` set by the chip.
+    pub alarm: bool,
+    pub verdict: Verdict,
+}
+
+/// One fan of a hwmon chip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanV1 {
+    pub chip: String,
+    pub device: String,
+    /// `fan<i>_label`, or `fan<i>`.
+    pub label: String,
+    /// Revolutions per minute; absent when the kernel says there is no value.
+    pub rpm: Option<u32>,
+    /// `fan<i>_min`, when configured (0 means not configured).
+    pub min: Option<u32>,
+    pub alarm: bool,
+    pub verdict: Verdict,
 }
 
 /// Host basics.

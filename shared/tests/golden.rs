@@ -101,6 +101,81 @@ fn birth_v1_bytes_from_release_0_1_still_decode() {
     check_golden("birth_v1.bin", &encode_birth(&value), |b| decode_birth(b) == Ok(value.clone()));
 }
 
+/// The hardware readings added with the raid and sensors probes (release 0.2 of the wire).
+fn sample_v1_hardware() -> Envelope {
+    let mut degraded = Verdict::ok();
+    degraded.raise(Level::Critical, "arreglo RAID degradado: falta 1 de 2 miembros");
+    degraded.raise(Level::Critical, "miembro fallido: sdb1");
+    let mut hot = Verdict::ok();
+    hot.raise(Level::Warning, "temperatura 52.0 °C ≥ máxima 50.0 °C");
+    Envelope {
+        v: WIRE_VERSION,
+        agent: "pbx-aduanas-02".into(),
+        seq: 99,
+        taken_ms: 1_795_000_100_000,
+        body: Body::SampleV1(SampleV1 {
+            agent_version: "0.2.0".into(),
+            interval_ms: 10_000,
+            outbox: OutboxStats::default(),
+            probes: vec![ProbeReport { probe: "raid".into(), outcome: Outcome::Ok, duration_us: 120 }],
+            readings: vec![
+                Reading::RaidArrayV1(RaidArrayV1 {
+                    name: "md0".into(),
+                    level: "raid1".into(),
+                    array_state: "clean".into(),
+                    raid_disks: 2,
+                    degraded: 1,
+                    sync_action: "recover".into(),
+                    sync_completed: Some((1024, 65_536)),
+                    sync_speed_kib: Some(2000),
+                    mismatch_cnt: Some(0),
+                    members: vec![
+                        RaidMemberV1 {
+                            device: "sda1".into(),
+                            slot: Some(0),
+                            state: vec!["in_sync".into()],
+                            errors: Some(0),
+                        },
+                        RaidMemberV1 {
+                            device: "sdb1".into(),
+                            slot: None,
+                            state: vec!["faulty".into()],
+                            errors: Some(12),
+                        },
+                    ],
+                    from_mdstat: false,
+                    verdict: degraded,
+                }),
+                Reading::TemperatureV1(TemperatureV1 {
+                    chip: "drivetemp".into(),
+                    device: "pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0".into(),
+                    label: "temp1".into(),
+                    celsius: Some(52.0),
+                    max: Some(50.0),
+                    crit: None,
+                    alarm: false,
+                    verdict: hot,
+                }),
+                Reading::FanV1(FanV1 {
+                    chip: "nct6775".into(),
+                    device: "platform/nct6775.656".into(),
+                    label: "fan1".into(),
+                    rpm: Some(1200),
+                    min: Some(300),
+                    alarm: false,
+                    verdict: Verdict::ok(),
+                }),
+            ],
+        }),
+    }
+}
+
+#[test]
+fn hardware_readings_from_release_0_2_still_decode() {
+    let value = sample_v1_hardware();
+    check_golden("sample_v1_hardware.bin", &encode_envelope(&value), |b| decode_envelope(b) == Ok(value.clone()));
+}
+
 #[test]
 fn postcard_is_several_times_smaller_than_json_for_the_same_sample() {
     let value = sample_v1();

@@ -47,7 +47,8 @@ fn the_embedded_broker_carries_the_local_agent_and_a_remote_agent_to_the_dashboa
     // The retained birth message: version, hostname, probes and the config file's hash.
     assert_eq!(remote_row["agent_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(remote_row["hostname"], centinela_agent::config::hostname());
-    assert_eq!(remote_row["probes"], serde_json::json!(["host", "filesystems"]));
+    let probes: Vec<&str> = centinela_agent::probes::ProbeKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(remote_row["probes"], serde_json::json!(probes));
     let conf = std::fs::read(tmp.path().join("agent/agent.toml")).unwrap();
     assert_eq!(remote_row["config_hash"], centinela_agent::config::sha256_hex(&conf));
 

@@ -6,6 +6,9 @@
 
 pub mod filesystems;
 pub mod host;
+pub mod raid;
+pub mod sensors;
+pub mod smart;
 
 use crate::host::HostPaths;
 use centinela_shared::{Outcome, ProbeReport, Reading};
@@ -24,16 +27,23 @@ pub enum ProbeError {
 pub enum ProbeKind {
     Host,
     Filesystems,
+    Raid,
+    Sensors,
+    Smart,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 2] = [ProbeKind::Host, ProbeKind::Filesystems];
+    pub const ALL: [ProbeKind; 5] =
+        [ProbeKind::Host, ProbeKind::Filesystems, ProbeKind::Raid, ProbeKind::Sensors, ProbeKind::Smart];
 
     /// The wire name: the same word as the file name and the log field.
     pub fn name(self) -> &'static str {
         match self {
             ProbeKind::Host => "host",
             ProbeKind::Filesystems => "filesystems",
+            ProbeKind::Raid => "raid",
+            ProbeKind::Sensors => "sensors",
+            ProbeKind::Smart => "smart",
         }
     }
 }
@@ -42,6 +52,9 @@ impl ProbeKind {
 pub enum Probe {
     Host(Box<host::Host>),
     Filesystems(filesystems::Filesystems),
+    Raid(raid::Raid),
+    Sensors(sensors::Sensors),
+    Smart(smart::Smart),
 }
 
 impl Probe {
@@ -49,6 +62,9 @@ impl Probe {
         match kind {
             ProbeKind::Host => Probe::Host(Box::default()),
             ProbeKind::Filesystems => Probe::Filesystems(filesystems::Filesystems::new()),
+            ProbeKind::Raid => Probe::Raid(raid::Raid::default()),
+            ProbeKind::Sensors => Probe::Sensors(sensors::Sensors::default()),
+            ProbeKind::Smart => Probe::Smart(smart::Smart::default()),
         }
     }
 
@@ -56,6 +72,9 @@ impl Probe {
         match self {
             Probe::Host(_) => ProbeKind::Host,
             Probe::Filesystems(_) => ProbeKind::Filesystems,
+            Probe::Raid(_) => ProbeKind::Raid,
+            Probe::Sensors(_) => ProbeKind::Sensors,
+            Probe::Smart(_) => ProbeKind::Smart,
         }
     }
 
@@ -63,6 +82,9 @@ impl Probe {
         match self {
             Probe::Host(p) => p.collect(paths, out),
             Probe::Filesystems(p) => p.collect(paths, out),
+            Probe::Raid(p) => p.collect(paths, out),
+            Probe::Sensors(p) => p.collect(paths, out),
+            Probe::Smart(p) => p.collect(paths, out),
         }
     }
 }

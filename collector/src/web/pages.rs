@@ -7,8 +7,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use centinela_agent::check::{human_bytes, human_duration_s};
-use centinela_shared::{Body, Envelope, Outcome, Reading};
+use centinela_agent::check::{access_es, ata_summary, human_bytes, human_duration_s, identity, nvme_summary};
+use centinela_shared::{Body, Envelope, Level, Outcome, Reading, Verdict};
 
 /// The Spanish word and CSS class for a server status.
 pub fn status_words(status: &str) -> (&'static str, &'static str) {
@@ -26,6 +26,9 @@ pub fn probe_label(wire: &str) -> String {
     match wire {
         "host" => "Sistema (CPU, memoria, carga)".into(),
         "filesystems" => "Sistemas de archivos".into(),
+        "raid" => "Arreglos RAID (md)".into(),
+        "sensors" => "Temperaturas y ventiladores".into(),
+        "smart" => "Discos (SMART)".into(),
         other => other.to_string(),
     }
 }
@@ -111,6 +114,36 @@ pub struct FsView {
     pub read_only: bool,
 }
 
+/// The Spanish word and CSS class of a verdict level.
+pub fn level_words(level: Level) -> (&'static str, &'static str) {
+    match level {
+        Level::Ok => ("Correcto", "ok"),
+        Level::Warning => ("Advertencia", "warn"),
+        Level::Critical => ("Crítico", "crit"),
+    }
+}
+
+/// One hardware reading as a row: what it is, its value, and its verdict.
+pub struct HardwareRow {
+    pub name: String,
+    pub detail: String,
+    pub value: String,
+    pub label: &'static str,
+    pub css: &'static str,
+    pub reasons: String,
+}
+
+impl HardwareRow {
+    fn new(name: String, detail: String, value: String, v: &Verdict) -> Self {
+        let (label, css) = level_words(v.level);
+        Self { name, detail, value, label, css, reasons: v.reasons.join("; ") }
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
+    v.map(|x| format!("{x}{unit}")).unwrap_or_else(|| "—".into())
+}
+
 pub struct LatestView {
     pub seq: u64,
     pub taken: String,
@@ -121,6 +154,13 @@ pub struct LatestView {
     pub probes: Vec<ProbeView>,
     pub host: Option<HostView>,
     pub filesystems: Vec<FsView>,
+    /// Non-empty groups only: RAID arrays, temperatures, fans.
+    pub hardware: Vec<HardwareGroup>,
+}
+
+pub struct HardwareGroup {
+    pub title: &'static str,
+    pub rows: Vec<HardwareRow>,
 }
 
 pub enum SampleView {
@@ -152,6 +192,7 @@ impl LatestView {
             .collect();
         let mut host = None;
         let mut filesystems = Vec::new();
+        let (mut disks, mut raid, mut temperatures, mut fans) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for r in &s.readings {
             match r {
                 Reading::HostV1(h) => {
@@ -166,6 +207,50 @@ impl LatestView {
                         swap: format!("{} de {}", human_bytes(h.swap_used_bytes), human_bytes(h.swap_total_bytes)),
                     })
                 }
+                Reading::RaidArrayV1(a) => {
+                    let in_sync = a.working_members();
+                    let members: Vec<String> = a.members.iter().map(|m| m.describe()).collect();
+                    let progress = a
+                        .sync_completed
+                        .filter(|(_, total)| *total > 0)
+                        .map(|(done, total)| format!(", {} {:.1} %", a.sync_action, done as f64 * 100.0 / total as f64))
+                        .unwrap_or_default();
+                    raid.push(HardwareRow::new(
+                        a.name.clone(),
+                        format!("{} · {} · miembros: {}", a.level, a.array_state, members.join(", ")),
+                        format!("[{}/{}]{progress}", a.raid_disks, in_sync),
+                        &a.verdict,
+                    ));
+                }
+                Reading::AtaDiskV1(d) => disks.push(HardwareRow::new(
+                    d.device.clone(),
+                    identity(&d.model, &d.serial, &d.firmware),
+                    access_es(&d.access).unwrap_or_else(|| ata_summary(d)),
+                    &d.verdict,
+                )),
+                Reading::NvmeDiskV1(d) => disks.push(HardwareRow::new(
+                    d.device.clone(),
+                    identity(&d.model, &d.serial, &d.firmware),
+                    access_es(&d.access).unwrap_or_else(|| nvme_summary(d)),
+                    &d.verdict,
+                )),
+                Reading::TemperatureV1(t) => temperatures.push(HardwareRow::new(
+                    t.label.clone(),
+                    format!("{} {}", t.chip, t.device),
+                    format!(
+                        "{} (máx {}, crít {})",
+                        opt(t.celsius.map(|c| format!("{c:.1}")), " °C"),
+                        opt(t.max, " °C"),
+                        opt(t.crit, " °C")
+                    ),
+                    &t.verdict,
+                )),
+                Reading::FanV1(f) => fans.push(HardwareRow::new(
+                    f.label.clone(),
+                    format!("{} {}", f.chip, f.device),
+                    format!("{} (mín {})", opt(f.rpm, " rpm"), opt(f.min, " rpm")),
+                    &f.verdict,
+                )),
                 Reading::FilesystemV1(f) => filesystems.push(FsView {
                     mount_point: f.mount_point.clone(),
                     device: f.device.clone(),
@@ -188,6 +273,16 @@ impl LatestView {
             probes,
             host,
             filesystems,
+            hardware: [
+                ("Discos (SMART)", disks),
+                ("Arreglos RAID", raid),
+                ("Temperaturas", temperatures),
+                ("Ventiladores", fans),
+            ]
+            .into_iter()
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(title, rows)| HardwareGroup { title, rows })
+            .collect(),
         }
     }
 }
@@ -243,4 +338,85 @@ pub async fn css() -> impl IntoResponse {
 
 pub async fn js() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../assets/app.js"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use centinela_shared::*;
+
+    fn row(status: &str) -> ServerRow {
+        ServerRow {
+            id: "pbx-01".into(),
+            status: status.into(),
+            last_seen: Some("2026-11-27T10:00:00Z".into()),
+            last_seq: 7,
+            samples: 7,
+            hostname: Some("pbx-01".into()),
+            agent_version: Some("0.1.0".into()),
+            config_hash: None,
+            probes: vec!["host".into(), "raid".into()],
+            interval_ms: 10_000,
+            first_seen: "2026-11-27T09:00:00Z".into(),
+            status_since: "2026-11-27T09:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn the_server_page_shows_a_degraded_array_and_a_stopped_fan_in_spanish() {
+        let mut degraded = Verdict::ok();
+        degraded.raise(Level::Critical, "arreglo RAID degradado: falta 1 de 2 miembros");
+        let mut stopped = Verdict::ok();
+        stopped.raise(Level::Critical, "ventilador detenido");
+        let env = Envelope {
+            v: WIRE_VERSION,
+            agent: "pbx-01".into(),
+            seq: 7,
+            taken_ms: 1_795_000_000_000,
+            body: Body::SampleV1(SampleV1 {
+                agent_version: "0.1.0".into(),
+                interval_ms: 10_000,
+                outbox: OutboxStats::default(),
+                probes: vec![ProbeReport { probe: "raid".into(), outcome: Outcome::Ok, duration_us: 90 }],
+                readings: vec![
+                    Reading::RaidArrayV1(RaidArrayV1 {
+                        name: "md0".into(),
+                        level: "raid1".into(),
+                        array_state: "clean".into(),
+                        raid_disks: 2,
+                        degraded: 1,
+                        sync_action: "idle".into(),
+                        sync_completed: None,
+                        sync_speed_kib: None,
+                        mismatch_cnt: None,
+                        members: vec![RaidMemberV1 {
+                            device: "sdb1".into(),
+                            slot: None,
+                            state: vec!["faulty".into()],
+                            errors: None,
+                        }],
+                        from_mdstat: false,
+                        verdict: degraded,
+                    }),
+                    Reading::FanV1(FanV1 {
+                        chip: "nct6775".into(),
+                        device: "platform/nct6775.656".into(),
+                        label: "fan2".into(),
+                        rpm: Some(0),
+                        min: Some(600),
+                        alarm: true,
+                        verdict: stopped,
+                    }),
+                ],
+            }),
+        };
+        let html = ServerPage { s: row("online").into(), sample: SampleView::Ok(Box::new(LatestView::new(&env))) }
+            .render()
+            .unwrap();
+        assert!(html.contains("<h2>Hardware</h2>") && html.contains("Arreglos RAID") && html.contains("Ventiladores"));
+        assert!(html.contains("md0") && html.contains("sdb1 (faulty)") && html.contains("arreglo RAID degradado"));
+        assert!(html.contains("badge crit\">Crítico") && html.contains("ventilador detenido"));
+        assert!(html.contains("Arreglos RAID (md)"), "probe names are shown in Spanish");
+        assert!(!html.contains("Temperaturas</h3>"), "empty groups are left out");
+    }
 }
