@@ -16,6 +16,60 @@ fn real_sample(id: &str, seq: u64) -> centinela_shared::Envelope {
     build_envelope(&id, Duration::from_secs(10), &mut probes, &HostPaths::live(), seq, OutboxStats::default())
 }
 
+/// Counts allocations, so `hw-sample` can report them per sample.
+struct CountingAlloc;
+
+static ALLOCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static ALLOC_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[allow(unsafe_code)]
+// SAFETY: forwards every call unchanged to the system allocator; only counts.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ALLOC_BYTES.fetch_add(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same layout, same contract as the caller's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// One full sample of every probe, N times after a warm-up: wall time and allocations per sample,
+/// and each probe's own duration.
+fn hw_sample(root: Option<&str>, n: u32) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let paths = root.map(|r| HostPaths::under(std::path::Path::new(r))).unwrap_or_else(HostPaths::live);
+    let mut probes = ProbeSet::all();
+    let _ = probes.run(&paths); // warm-up: first-time discovery and CPU baseline
+    let (a0, b0) = (ALLOCS.load(Relaxed), ALLOC_BYTES.load(Relaxed));
+    let started = Instant::now();
+    let mut per_probe: std::collections::BTreeMap<String, u64> = Default::default();
+    for _ in 0..n {
+        let (reports, readings) = probes.run(&paths);
+        std::hint::black_box(&readings);
+        for r in reports {
+            *per_probe.entry(r.probe).or_default() += u64::from(r.duration_us);
+        }
+    }
+    let n64 = u64::from(n.max(1));
+    let wall = started.elapsed().as_secs_f64() * 1000.0 / f64::from(n.max(1));
+    let allocs = (ALLOCS.load(Relaxed) - a0) / n64;
+    let bytes = (ALLOC_BYTES.load(Relaxed) - b0) / n64;
+    let probes: Vec<String> =
+        per_probe.iter().map(|(p, us)| format!("{p} {:.2} ms", *us as f64 / 1000.0 / n64 as f64)).collect();
+    println!(
+        "hw-sample: {n} samples, {wall:.2} ms and {allocs} allocations ({bytes} bytes) per sample; {}",
+        probes.join(", ")
+    );
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -35,6 +89,10 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(publish(url, agents.max(1), total))?;
         }
+        Some("hw-sample") => {
+            let n: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20);
+            hw_sample(args.get(3).map(String::as_str), n);
+        }
         Some("wait-stored") => {
             // Polls the collector's /healthz every 10 ms until `stored` reaches N, cheaply (a shell
             // loop of curl and python would steal the CPU it measures), and prints the seconds.
@@ -46,7 +104,9 @@ fn main() -> anyhow::Result<()> {
             }
             println!("{:.3}", started.elapsed().as_secs_f64());
         }
-        _ => anyhow::bail!("usage: centinela-bench sizes | publish URL AGENTS SAMPLES | wait-stored HTTP_PORT N"),
+        _ => anyhow::bail!(
+            "usage: centinela-bench sizes | publish URL AGENTS SAMPLES | wait-stored HTTP_PORT N | hw-sample [N [ROOT]]"
+        ),
     }
     Ok(())
 }
