@@ -1,6 +1,9 @@
 //! The `raid` probe on fixture trees laid out like the kernel's (`tests/fixtures/raid-*/{proc,sys}`),
 //! compared with golden outputs (`CENTINELA_BLESS=1` rewrites them), and on hostile trees.
 
+mod support;
+use support::fixture;
+
 use centinela_agent::HostPaths;
 use centinela_agent::probes::ProbeError;
 use centinela_agent::probes::raid::{Raid, parse_mdstat};
@@ -16,10 +19,6 @@ const SHAPES: [&str; 6] = [
     "raid-inactive",
     "raid-mdstat-only",
 ];
-
-fn fixture(shape: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(shape)
-}
 
 fn probe(root: &Path) -> (Result<(), ProbeError>, Vec<Reading>) {
     let mut out = Vec::new();
@@ -40,15 +39,7 @@ fn arrays(out: &[Reading]) -> Vec<&RaidArrayV1> {
 fn golden(shape: &str) -> Vec<RaidArrayV1> {
     let (result, out) = probe(&fixture(shape));
     assert_eq!(result, Ok(()), "{shape}");
-    let json = serde_json::to_string_pretty(&out).unwrap() + "\n";
-    let path = fixture(shape).join("raid.golden.json");
-    if std::env::var_os("CENTINELA_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &json).unwrap();
-    } else {
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; run with CENTINELA_BLESS=1 to create it", path.display()));
-        assert!(json == expected, "{shape}: output differs from {}:\n{json}", path.display());
-    }
+    support::assert_golden(shape, "raid.golden.json", &out);
     arrays(&out).into_iter().cloned().collect()
 }
 

@@ -1,17 +1,16 @@
 //! Probe `sensors` on sysfs trees laid out like real kernels (`tests/fixtures/sensors-*/sys`), with
 //! golden outputs, plus hostile trees built on the fly. `CENTINELA_BLESS=1` rewrites the goldens.
 
+mod support;
+use support::fixture;
+
 use centinela_agent::HostPaths;
 use centinela_agent::probes::ProbeError;
 use centinela_agent::probes::sensors::Sensors;
 use centinela_shared::{FanV1, Level, Reading, TemperatureV1};
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn fixture(shape: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(shape)
-}
 
 fn collect(root: &Path) -> (Result<(), ProbeError>, Vec<Reading>) {
     let mut out = Vec::new();
@@ -19,21 +18,8 @@ fn collect(root: &Path) -> (Result<(), ProbeError>, Vec<Reading>) {
     (result, out)
 }
 
-/// Compares the readings with `<shape>/sensors.golden.json`, or rewrites it under `CENTINELA_BLESS=1`.
 fn assert_golden(shape: &str, readings: &[Reading]) {
-    let path = fixture(shape).join("sensors.golden.json");
-    let actual = serde_json::to_string_pretty(readings).unwrap() + "\n";
-    if std::env::var("CENTINELA_BLESS").as_deref() == Ok("1") {
-        std::fs::write(&path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with CENTINELA_BLESS=1 to create it", path.display()));
-    assert!(
-        actual == expected,
-        "{} differs; if the change is intended, rerun with CENTINELA_BLESS=1\n{actual}",
-        path.display()
-    );
+    support::assert_golden(shape, "sensors.golden.json", readings);
 }
 
 fn temps(readings: &[Reading]) -> Vec<&TemperatureV1> {
