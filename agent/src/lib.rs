@@ -1,6 +1,7 @@
 //! The Centinela agent as a library: `main.rs` only parses arguments and calls [`cli::main`], so
 //! the same entry point serves the packaged binary, the collector's `--local-agent` and the tests.
 
+pub mod ami;
 pub mod check;
 pub mod cli;
 pub mod config;
