@@ -2,7 +2,8 @@
 //! as JSON for machines. Formatting is pure so it is tested on fixed samples.
 
 use centinela_shared::{
-    AtaDiskV1, Body, DiskAccess, Envelope, Level, NvmeDiskV1, Outcome, Reading, SmartStatus, Verdict,
+    AmiState, AsteriskV1, AtaDiskV1, Body, DiskAccess, EndpointV1, Envelope, Level, NvmeDiskV1, Outcome, Reading,
+    RegistrationV1, SmartStatus, Verdict,
 };
 use std::fmt::Write;
 
@@ -101,7 +102,82 @@ pub fn nvme_summary(d: &NvmeDiskV1) -> String {
     )
 }
 
+/// How AMI answered, in Spanish.
+pub fn ami_es(state: &AmiState) -> String {
+    match state {
+        AmiState::Up => "conectado".into(),
+        AmiState::Down(why) => format!("Asterisk no responde ({why})"),
+        AmiState::LoginRefused(why) => format!("acceso AMI rechazado ({why})"),
+        AmiState::Wedged(why) => format!("AMI bloqueado: conecta pero no contesta ({why})"),
+        AmiState::Error(why) => format!("error de AMI ({why})"),
+    }
+}
+
+fn render_asterisk(out: &mut String, a: &AsteriskV1) {
+    let dur = |s: Option<u64>| s.map(human_duration_s).unwrap_or_else(|| "—".into());
+    let _ = writeln!(out);
+    let _ = writeln!(out, "ASTERISK  {}", verdict_es(&a.verdict));
+    let _ = writeln!(out, "  AMI:                 {}", ami_es(&a.ami));
+    let _ = writeln!(out, "  Versión:             {}", a.version.as_deref().unwrap_or("—"));
+    let _ = writeln!(out, "  Encendido:           {} (última recarga hace {})", dur(a.uptime_s), dur(a.since_reload_s));
+    let _ = writeln!(
+        out,
+        "  Canales / llamadas:  {} / {} activas, {} procesadas",
+        opt_num(a.active_channels, ""),
+        opt_num(a.active_calls, ""),
+        opt_num(a.calls_processed, "")
+    );
+    if let Some(name) = &a.longest_channel {
+        let _ = writeln!(out, "  Canal más antiguo:   {name} ({})", dur(a.longest_channel_s));
+    }
+    if !a.queues.is_empty() {
+        let _ = writeln!(out, "  COLAS");
+        for q in &a.queues {
+            let _ = writeln!(
+                out,
+                "    {:<14} {} en espera (máx. {} s), agentes {} conectados / {} disponibles / {} en pausa  {}",
+                q.name,
+                q.callers,
+                q.longest_wait_s,
+                q.members_logged_in,
+                q.members_available,
+                q.members_paused,
+                verdict_es(&q.verdict)
+            );
+        }
+    }
+    let regs: Vec<&RegistrationV1> = a.registrations.iter().chain(a.sip_registry.iter().flatten()).collect();
+    if !regs.is_empty() {
+        let _ = writeln!(out, "  TRONCALES (registro)");
+        for r in regs {
+            let _ = writeln!(out, "    {:<14} {:<14} {}  {}", r.name, r.status, r.server_uri, verdict_es(&r.verdict));
+        }
+    }
+    let eps: Vec<&EndpointV1> = a.endpoints.iter().chain(a.sip_peers.iter().flatten()).collect();
+    if !eps.is_empty() {
+        let _ = writeln!(out, "  ENDPOINTS");
+        for e in eps {
+            let kind = if e.trunk { "troncal" } else { "extensión" };
+            let _ = writeln!(
+                out,
+                "    {:<14} {:<9} {:<14} contactos {}/{}  {}",
+                e.name,
+                kind,
+                e.device_state,
+                e.contacts_reachable,
+                e.contacts_total,
+                verdict_es(&e.verdict)
+            );
+        }
+    }
+}
+
 fn render_hardware(out: &mut String, readings: &[Reading]) {
+    for r in readings {
+        if let Reading::AsteriskV1(a) = r {
+            render_asterisk(out, a);
+        }
+    }
     let mut disks = Vec::new();
     for r in readings {
         let (device, identity, figures, access, verdict) = match r {
@@ -409,6 +485,64 @@ mod tests {
         assert!(out.contains("SMART EN FALLA") && out.contains("31 °C") && out.contains("reasignados 8"), "{out}");
         assert!(out.contains("CRÍTICO: el disco se declara en falla"), "{out}");
         assert!(out.contains("no soportado (sense key 5, ASC/ASCQ 20/00)"), "{out}");
+    }
+
+    fn asterisk_reading() -> AsteriskV1 {
+        let mut critical = Verdict::ok();
+        critical.raise(Level::Critical, "troncal no registrada: backup-reg (Rejected)");
+        AsteriskV1 {
+            ami: AmiState::Up,
+            version: Some("22.10.1".into()),
+            uptime_s: Some(90_061),
+            since_reload_s: Some(3_660),
+            active_channels: Some(16),
+            active_calls: Some(10),
+            calls_processed: Some(42),
+            longest_channel: Some("PJSIP/carrier-00000001".into()),
+            longest_channel_s: Some(125),
+            queues: vec![QueueV1 {
+                name: "support".into(),
+                callers: 2,
+                longest_wait_s: 31,
+                members_logged_in: 3,
+                members_available: 1,
+                members_paused: 1,
+                verdict: Verdict::ok(),
+            }],
+            registrations: vec![RegistrationV1 {
+                name: "backup-reg".into(),
+                server_uri: "sip:backup.example:5060".into(),
+                status: "Rejected".into(),
+                verdict: critical.clone(),
+            }],
+            endpoints: vec![EndpointV1 {
+                name: "carrier".into(),
+                device_state: "In use".into(),
+                contacts_total: 1,
+                contacts_reachable: 1,
+                trunk: true,
+                verdict: Verdict::ok(),
+            }],
+            sip_peers: None,
+            sip_registry: None,
+            verdict: critical,
+        }
+    }
+
+    #[test]
+    fn the_asterisk_section_shows_channels_queues_and_trunks() {
+        let mut out = String::new();
+        render_hardware(&mut out, &[Reading::AsteriskV1(asterisk_reading())]);
+        assert!(out.contains("ASTERISK  CRÍTICO: troncal no registrada: backup-reg (Rejected)"), "{out}");
+        assert!(out.contains("AMI:                 conectado") && out.contains("22.10.1"), "{out}");
+        assert!(out.contains("16 / 10 activas, 42 procesadas"), "{out}");
+        assert!(out.contains("support") && out.contains("2 en espera (máx. 31 s)"), "{out}");
+        assert!(out.contains("backup-reg") && out.contains("Rejected"), "{out}");
+        assert!(out.contains("carrier") && out.contains("troncal") && out.contains("contactos 1/1"), "{out}");
+        let down = AsteriskV1 { ami: AmiState::Down("connection refused".into()), ..asterisk_reading() };
+        let mut out = String::new();
+        render_hardware(&mut out, &[Reading::AsteriskV1(down)]);
+        assert!(out.contains("Asterisk no responde (connection refused)"), "{out}");
     }
 
     #[test]

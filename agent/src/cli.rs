@@ -164,10 +164,24 @@ fn check(config: Option<PathBuf>, json: bool, root: Option<PathBuf>) -> ExitCode
         Some(r) => HostPaths::under(r),
         None => HostPaths::live(),
     };
-    let mut probes = crate::probes::ProbeSet::all();
+    let mut probes = crate::probes::ProbeSet::new(&crate::probes::ProbeConfig::from_config(&config));
     // CPU usage is a difference of two readings; give it a short window.
     std::thread::sleep(std::time::Duration::from_millis(250));
-    let env = crate::runner::build_envelope(&config.id, config.interval, &mut probes, &paths, 0, Default::default());
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("centinela-agent: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env = rt.block_on(crate::runner::build_envelope(
+        &config.id,
+        config.interval,
+        &mut probes,
+        &paths,
+        0,
+        Default::default(),
+    ));
     if json {
         match serde_json::to_string_pretty(&env) {
             Ok(s) => println!("{s}"),

@@ -22,6 +22,91 @@ pub struct RawConfig {
     pub outbox: Option<RawOutbox>,
     /// The MQTT broker.
     pub mqtt: Option<RawMqtt>,
+    /// Asterisk's manager interface; absent means the asterisk probe is not applicable.
+    pub asterisk: Option<RawAsterisk>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAsterisk {
+    /// AMI address, `host:port`. Default "127.0.0.1:5038".
+    pub ami: Option<String>,
+    /// AMI user (manager.conf / FreePBX "Asterisk Manager Users"); needs read = system,call,agent,command.
+    pub username: Option<String>,
+    /// Root-readable file whose first line is the AMI secret.
+    pub secret_file: Option<PathBuf>,
+    /// "plain" (default) or "md5" (challenge login: the secret never crosses the wire).
+    pub auth: Option<String>,
+    /// A channel older than this is stuck. Default "4h".
+    pub stuck_channel_after: Option<String>,
+}
+
+/// The validated `[asterisk]` section. Its `Debug` leaves the secret out.
+#[derive(Clone)]
+pub struct AsteriskConfig {
+    pub ami: String,
+    pub username: String,
+    pub secret: String,
+    pub auth: crate::ami::Auth,
+    pub stuck_channel_after: Duration,
+}
+
+/// Reads the first line of a secret file for `key`.
+pub fn read_secret(key: &'static str, path: &Path) -> Result<String, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+    let first = text.lines().next().unwrap_or("").to_string();
+    if first.is_empty() {
+        return Err(invalid(key, format!("{} is empty; put the secret on its first line", path.display())));
+    }
+    Ok(first)
+}
+
+impl std::fmt::Debug for AsteriskConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsteriskConfig")
+            .field("ami", &self.ami)
+            .field("username", &self.username)
+            .field("secret", &"<redacted>")
+            .field("auth", &self.auth)
+            .field("stuck_channel_after", &self.stuck_channel_after)
+            .finish()
+    }
+}
+
+impl AsteriskConfig {
+    pub fn from_raw(raw: RawAsterisk) -> Result<Self, ConfigError> {
+        let ami = raw.ami.unwrap_or_else(|| "127.0.0.1:5038".into());
+        let (host, port) = ami
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("asterisk.ami", format!("{ami:?} needs host:port, like \"127.0.0.1:5038\"")))?;
+        if host.is_empty() || port.parse::<u16>().ok().filter(|p| *p != 0).is_none() {
+            return Err(invalid("asterisk.ami", format!("{ami:?} needs host:port with a port from 1 to 65535")));
+        }
+        let username = raw
+            .username
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| invalid("asterisk.username", "is required in [asterisk]"))?;
+        if username.contains(['\r', '\n']) {
+            return Err(invalid("asterisk.username", "must be one line"));
+        }
+        let secret_file = raw.secret_file.ok_or_else(|| {
+            invalid("asterisk.secret_file", "is required in [asterisk]: a root-readable file with the AMI secret")
+        })?;
+        let secret = read_secret("asterisk.secret_file", &secret_file)?;
+        let auth = match raw.auth.as_deref().unwrap_or("plain") {
+            "plain" => crate::ami::Auth::Plain,
+            "md5" => crate::ami::Auth::Md5,
+            other => return Err(invalid("asterisk.auth", format!("{other:?} is not plain or md5"))),
+        };
+        let stuck_channel_after = parse_duration(
+            "asterisk.stuck_channel_after",
+            raw.stuck_channel_after.as_deref().unwrap_or("4h"),
+            Duration::from_secs(60),
+            Duration::from_secs(7 * 86_400),
+        )?;
+        Ok(Self { ami, username, secret, auth, stuck_channel_after })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,13 +188,24 @@ impl std::fmt::Display for MqttUrl {
     }
 }
 
-/// Broker connection settings, validated.
-#[derive(Debug, Clone)]
+/// Broker connection settings, validated. Its `Debug` leaves the password out.
+#[derive(Clone)]
 pub struct MqttConfig {
     pub url: MqttUrl,
     pub ca_file: Option<PathBuf>,
     pub username: Option<String>,
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("url", &self.url)
+            .field("ca_file", &self.ca_file)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl MqttConfig {
@@ -160,6 +256,8 @@ pub struct Config {
     pub outbox_max_bytes: u64,
     pub mqtt: MqttConfig,
     pub client_id: String,
+    /// `None`: no `[asterisk]` section, the asterisk probe is not applicable.
+    pub asterisk: Option<AsteriskConfig>,
     /// SHA-256 (hex) of the config file's bytes, or of the empty string when there is none.
     pub hash: String,
 }
@@ -237,6 +335,7 @@ impl Config {
         let raw_mqtt = raw.mqtt.unwrap_or_default();
         let url =
             MqttUrl::parse(raw_mqtt.url.as_deref().unwrap_or(DEFAULT_MQTT_URL)).map_err(|m| invalid("mqtt.url", m))?;
+        let asterisk = raw.asterisk.map(AsteriskConfig::from_raw).transpose()?;
         let client_id = validate_client_id(raw_mqtt.client_id.unwrap_or_else(|| format!("centinela-agent-{id}")))?;
         let mqtt = MqttConfig::validate(url, raw_mqtt.ca_file, raw_mqtt.username, raw_mqtt.password_file.as_deref())?;
         Ok(Self {
@@ -246,6 +345,7 @@ impl Config {
             outbox_max_bytes: max_mb * 1024 * 1024,
             mqtt,
             client_id,
+            asterisk,
             hash: sha256_hex(source),
         })
     }
@@ -347,6 +447,41 @@ mod tests {
         assert!(err("[mqtt]\nca_file = \"/etc/hostname\"").contains("`mqtt.ca_file`"));
         assert!(err("[mqtt]\nusername = \"u\"\npassword_file = \"/nonexistent/pw\"").contains("`mqtt.password_file`"));
         assert!(err("[outbox]\nmax_mb = 0").contains("`outbox.max_mb`"));
+    }
+
+    #[test]
+    fn an_asterisk_section_reads_its_secret_from_a_file_and_never_shows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("ami-secret");
+        std::fs::write(&secret, "s3cr3t-ami\n").unwrap();
+        let c = parse(&format!(
+            "[asterisk]\nami = \"127.0.0.1:5038\"\nusername = \"centinela\"\nsecret_file = \"{}\"\nauth = \"md5\"\nstuck_channel_after = \"2h\"\n",
+            secret.display()
+        ))
+        .unwrap();
+        let a = c.asterisk.as_ref().unwrap();
+        assert_eq!(
+            (a.ami.as_str(), a.username.as_str(), a.secret.as_str()),
+            ("127.0.0.1:5038", "centinela", "s3cr3t-ami")
+        );
+        assert_eq!(a.auth, crate::ami::Auth::Md5);
+        assert_eq!(a.stuck_channel_after, Duration::from_secs(7200));
+        assert!(!format!("{c:?}").contains("s3cr3t-ami"), "the secret must not reach a log");
+        assert!(parse("").unwrap().asterisk.is_none(), "no section: the probe is not applicable");
+    }
+
+    #[test]
+    fn a_bad_asterisk_section_names_the_key() {
+        for (text, key) in [
+            ("[asterisk]\nusername = \"u\"\nami = \"localhost\"", "`asterisk.ami`"),
+            ("[asterisk]\nsecret_file = \"/x\"", "`asterisk.username`"),
+            ("[asterisk]\nusername = \"u\"", "`asterisk.secret_file`"),
+            ("[asterisk]\nusername = \"u\"\nsecret_file = \"/nonexistent/s\"", "`asterisk.secret_file`"),
+            ("[asterisk]\nusernme = \"u\"", "unknown field `usernme`"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -25,8 +25,38 @@ pub const WINDOW: usize = 32;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Takes one sample of every probe and wraps it in an envelope.
-pub fn build_envelope(
+/// Takes one sample of every probe.
+pub struct Taken {
+    pub taken_ms: i64,
+    pub probes: Vec<centinela_shared::ProbeReport>,
+    pub readings: Vec<centinela_shared::Reading>,
+}
+
+pub async fn take_sample(probes: &mut ProbeSet, paths: &HostPaths) -> Taken {
+    let taken_ms = chrono::Utc::now().timestamp_millis();
+    let (probes, readings) = probes.run(paths).await;
+    Taken { taken_ms, probes, readings }
+}
+
+/// Wraps a sample in its envelope, once the outbox has assigned `seq`.
+pub fn envelope(id: &AgentId, interval: Duration, seq: u64, outbox: OutboxStats, taken: Taken) -> Envelope {
+    Envelope {
+        v: WIRE_VERSION,
+        agent: id.to_string(),
+        seq,
+        taken_ms: taken.taken_ms,
+        body: Body::SampleV1(SampleV1 {
+            agent_version: VERSION.to_string(),
+            interval_ms: u32::try_from(interval.as_millis()).unwrap_or(u32::MAX),
+            outbox,
+            probes: taken.probes,
+            readings: taken.readings,
+        }),
+    }
+}
+
+/// Takes one sample of every probe and wraps it in an envelope (for `check` and benchmarks).
+pub async fn build_envelope(
     id: &AgentId,
     interval: Duration,
     probes: &mut ProbeSet,
@@ -34,27 +64,13 @@ pub fn build_envelope(
     seq: u64,
     outbox: OutboxStats,
 ) -> Envelope {
-    let taken_ms = chrono::Utc::now().timestamp_millis();
-    let (reports, readings) = probes.run(paths);
-    Envelope {
-        v: WIRE_VERSION,
-        agent: id.to_string(),
-        seq,
-        taken_ms,
-        body: Body::SampleV1(SampleV1 {
-            agent_version: VERSION.to_string(),
-            interval_ms: u32::try_from(interval.as_millis()).unwrap_or(u32::MAX),
-            outbox,
-            probes: reports,
-            readings,
-        }),
-    }
+    envelope(id, interval, seq, outbox, take_sample(probes, paths).await)
 }
 
 /// Runs the agent until `shutdown` completes, then publishes a retained `stopped` and disconnects.
 pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let mut outbox = Outbox::open(&config.state_dir, config.outbox_max_bytes)?;
-    let mut probes = ProbeSet::all();
+    let mut probes = ProbeSet::new(&crate::probes::ProbeConfig::from_config(&config));
     let status_topic = Topic::new(&config.id, TopicKind::Status).to_string();
     let sample_topic = Topic::new(&config.id, TopicKind::Sample).to_string();
     let birth_topic = Topic::new(&config.id, TopicKind::Birth).to_string();
@@ -78,10 +94,11 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
         tokio::select! {
             _ = &mut shutdown => break,
             _ = ticker.tick() => {
+                // Probes first (a network probe may take seconds), then the outbox assigns the seq
+                // and stores the sample in one transaction.
+                let taken = take_sample(&mut probes, &paths).await;
                 let (id, interval) = (&config.id, config.interval);
-                let pushed = outbox.push_with(|seq, stats| {
-                    encode_envelope(&build_envelope(id, interval, &mut probes, &paths, seq, stats))
-                });
+                let pushed = outbox.push_with(|seq, stats| encode_envelope(&envelope(id, interval, seq, stats, taken)));
                 match pushed {
                     Ok(seq) => tracing::debug!(seq, backlog = outbox.stats().backlog, "sample stored"),
                     Err(e) => tracing::error!(error = %e, "cannot store the sample; it is lost"),

@@ -13,7 +13,15 @@ use std::time::{Duration, Instant};
 fn real_sample(id: &str, seq: u64) -> centinela_shared::Envelope {
     let id = AgentId::new(id).expect("valid id");
     let mut probes = ProbeSet::all();
-    build_envelope(&id, Duration::from_secs(10), &mut probes, &HostPaths::live(), seq, OutboxStats::default())
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    rt.block_on(build_envelope(
+        &id,
+        Duration::from_secs(10),
+        &mut probes,
+        &HostPaths::live(),
+        seq,
+        OutboxStats::default(),
+    ))
 }
 
 /// Counts allocations, so `hw-sample` can report them per sample.
@@ -47,12 +55,13 @@ fn hw_sample(root: Option<&str>, n: u32) {
     use std::sync::atomic::Ordering::Relaxed;
     let paths = root.map(|r| HostPaths::under(std::path::Path::new(r))).unwrap_or_else(HostPaths::live);
     let mut probes = ProbeSet::all();
-    let _ = probes.run(&paths); // warm-up: first-time discovery and CPU baseline
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    let _ = rt.block_on(probes.run(&paths)); // warm-up: first-time discovery and CPU baseline
     let (a0, b0) = (ALLOCS.load(Relaxed), ALLOC_BYTES.load(Relaxed));
     let started = Instant::now();
     let mut per_probe: std::collections::BTreeMap<String, u64> = Default::default();
     for _ in 0..n {
-        let (reports, readings) = probes.run(&paths);
+        let (reports, readings) = rt.block_on(probes.run(&paths));
         std::hint::black_box(&readings);
         for r in reports {
             *per_probe.entry(r.probe).or_default() += u64::from(r.duration_us);

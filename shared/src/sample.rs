@@ -98,6 +98,87 @@ pub enum Reading {
     AtaDiskV1(AtaDiskV1),
     /// One NVMe controller read through NVME_IOCTL_ADMIN_CMD (probe `smart`).
     NvmeDiskV1(NvmeDiskV1),
+    /// Asterisk as seen over AMI (probe `asterisk`).
+    AsteriskV1(AsteriskV1),
+}
+
+/// Whether Asterisk's manager interface answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AmiState {
+    /// Connected and logged in.
+    Up,
+    /// Nothing listens (connection refused, host unreachable, connect timeout): Asterisk is down.
+    Down(String),
+    /// AMI answered but refused the login (user, secret or permissions).
+    LoginRefused(String),
+    /// The TCP connection is up but AMI does not answer in time: Asterisk is wedged.
+    Wedged(String),
+    /// The conversation broke some other way (protocol error, connection lost mid-way).
+    Error(String),
+}
+
+/// One queue (QueueSummary plus QueueStatus).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueV1 {
+    pub name: String,
+    /// Callers waiting now.
+    pub callers: u32,
+    /// Seconds the longest-waiting caller has waited.
+    pub longest_wait_s: u64,
+    pub members_logged_in: u32,
+    /// Logged in, not paused, and not in a call or unavailable.
+    pub members_available: u32,
+    pub members_paused: u32,
+    pub verdict: Verdict,
+}
+
+/// One outbound SIP registration (PJSIP `PJSIPShowRegistrationsOutbound`, or chan_sip registry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationV1 {
+    pub name: String,
+    /// The registrar, e.g. `sip:sip.carrier.example:5060`.
+    pub server_uri: String,
+    /// As Asterisk words it: Registered, Unregistered, Rejected, Failed, ...
+    pub status: String,
+    pub verdict: Verdict,
+}
+
+/// One PJSIP endpoint (or chan_sip peer) and the reachability of its contacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointV1 {
+    pub name: String,
+    /// Device state as Asterisk reports it: Not in use, In use, Unavailable, ...
+    pub device_state: String,
+    pub contacts_total: u32,
+    /// Contacts whose qualify status is Reachable (or not qualified but present).
+    pub contacts_reachable: u32,
+    /// An endpoint with an outbound registration or a static contact that is not a desk phone:
+    /// a trunk, whose loss is critical.
+    pub trunk: bool,
+    pub verdict: Verdict,
+}
+
+/// Asterisk over AMI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsteriskV1 {
+    pub ami: AmiState,
+    pub version: Option<String>,
+    pub uptime_s: Option<u64>,
+    /// Seconds since the last `module reload` / `core reload`.
+    pub since_reload_s: Option<u64>,
+    pub active_channels: Option<u32>,
+    pub active_calls: Option<u32>,
+    pub calls_processed: Option<u64>,
+    /// The longest-lived channel and its age, for stuck channels.
+    pub longest_channel: Option<String>,
+    pub longest_channel_s: Option<u64>,
+    pub queues: Vec<QueueV1>,
+    pub registrations: Vec<RegistrationV1>,
+    pub endpoints: Vec<EndpointV1>,
+    /// chan_sip peers and registry; `None` where chan_sip is not loaded (not applicable).
+    pub sip_peers: Option<Vec<EndpointV1>>,
+    pub sip_registry: Option<Vec<RegistrationV1>>,
+    pub verdict: Verdict,
 }
 
 /// How far a disk could be read.

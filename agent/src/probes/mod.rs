@@ -4,6 +4,7 @@
 //! "absent" is reported as not applicable, never as failed. Every run yields one [`ProbeReport`] per
 //! probe, in [`ProbeKind::ALL`] order, with its duration.
 
+pub mod asterisk;
 pub mod filesystems;
 pub mod host;
 pub mod raid;
@@ -30,11 +31,18 @@ pub enum ProbeKind {
     Raid,
     Sensors,
     Smart,
+    Asterisk,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 5] =
-        [ProbeKind::Host, ProbeKind::Filesystems, ProbeKind::Raid, ProbeKind::Sensors, ProbeKind::Smart];
+    pub const ALL: [ProbeKind; 6] = [
+        ProbeKind::Host,
+        ProbeKind::Filesystems,
+        ProbeKind::Raid,
+        ProbeKind::Sensors,
+        ProbeKind::Smart,
+        ProbeKind::Asterisk,
+    ];
 
     /// The wire name: the same word as the file name and the log field.
     pub fn name(self) -> &'static str {
@@ -44,6 +52,7 @@ impl ProbeKind {
             ProbeKind::Raid => "raid",
             ProbeKind::Sensors => "sensors",
             ProbeKind::Smart => "smart",
+            ProbeKind::Asterisk => "asterisk",
         }
     }
 }
@@ -55,16 +64,18 @@ pub enum Probe {
     Raid(raid::Raid),
     Sensors(sensors::Sensors),
     Smart(smart::Smart),
+    Asterisk(asterisk::Asterisk),
 }
 
 impl Probe {
-    pub fn build(kind: ProbeKind) -> Self {
+    pub fn build(kind: ProbeKind, config: &ProbeConfig) -> Self {
         match kind {
             ProbeKind::Host => Probe::Host(Box::default()),
             ProbeKind::Filesystems => Probe::Filesystems(filesystems::Filesystems::new()),
             ProbeKind::Raid => Probe::Raid(raid::Raid::default()),
             ProbeKind::Sensors => Probe::Sensors(sensors::Sensors::default()),
             ProbeKind::Smart => Probe::Smart(smart::Smart::default()),
+            ProbeKind::Asterisk => Probe::Asterisk(asterisk::Asterisk::new(config.asterisk.clone())),
         }
     }
 
@@ -75,16 +86,19 @@ impl Probe {
             Probe::Raid(_) => ProbeKind::Raid,
             Probe::Sensors(_) => ProbeKind::Sensors,
             Probe::Smart(_) => ProbeKind::Smart,
+            Probe::Asterisk(_) => ProbeKind::Asterisk,
         }
     }
 
-    fn collect(&mut self, paths: &HostPaths, out: &mut Vec<Reading>) -> Result<(), ProbeError> {
+    /// The probes that only read files and ioctls, run inline (and guarded by `catch_unwind`).
+    fn collect_sync(&mut self, paths: &HostPaths, out: &mut Vec<Reading>) -> Result<(), ProbeError> {
         match self {
             Probe::Host(p) => p.collect(paths, out),
             Probe::Filesystems(p) => p.collect(paths, out),
             Probe::Raid(p) => p.collect(paths, out),
             Probe::Sensors(p) => p.collect(paths, out),
             Probe::Smart(p) => p.collect(paths, out),
+            Probe::Asterisk(_) => Ok(()),
         }
     }
 }
@@ -94,26 +108,57 @@ pub struct ProbeSet {
     probes: Vec<Probe>,
 }
 
+/// What probes need from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeConfig {
+    /// `None`: no `[asterisk]` section, the asterisk probe is not applicable.
+    pub asterisk: Option<crate::config::AsteriskConfig>,
+}
+
+impl ProbeConfig {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self { asterisk: config.asterisk.clone() }
+    }
+}
+
+/// The longest a network probe may take before the sample goes on without it.
+pub const NETWORK_PROBE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl ProbeSet {
+    pub fn new(config: &ProbeConfig) -> Self {
+        Self { probes: ProbeKind::ALL.into_iter().map(|k| Probe::build(k, config)).collect() }
+    }
+
+    /// Every probe with the defaults (no network probe configured).
     pub fn all() -> Self {
-        Self { probes: ProbeKind::ALL.into_iter().map(Probe::build).collect() }
+        Self::new(&ProbeConfig::default())
     }
 
     pub fn names(&self) -> Vec<String> {
         self.probes.iter().map(|p| p.kind().name().to_string()).collect()
     }
 
-    /// Runs every probe once.
-    pub fn run(&mut self, paths: &HostPaths) -> (Vec<ProbeReport>, Vec<Reading>) {
+    /// Runs every probe once. File probes run inline; network probes are awaited, each within
+    /// [`NETWORK_PROBE_LIMIT`].
+    pub async fn run(&mut self, paths: &HostPaths) -> (Vec<ProbeReport>, Vec<Reading>) {
         let mut reports = Vec::with_capacity(self.probes.len());
         let mut readings = Vec::new();
         for probe in &mut self.probes {
             let name = probe.kind().name();
             let started = Instant::now();
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe.collect(paths, &mut readings)))
-                .unwrap_or_else(|_| {
-                    Err(ProbeError::Failed("the probe panicked; this is a bug, please report it".into()))
-                });
+            let result = match probe {
+                Probe::Asterisk(p) => {
+                    tokio::time::timeout(NETWORK_PROBE_LIMIT, p.collect(&mut readings)).await.unwrap_or_else(|_| {
+                        Err(ProbeError::Failed(format!("did not finish within {NETWORK_PROBE_LIMIT:?}")))
+                    })
+                }
+                _ => {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe.collect_sync(paths, &mut readings)))
+                        .unwrap_or_else(|_| {
+                            Err(ProbeError::Failed("the probe panicked; this is a bug, please report it".into()))
+                        })
+                }
+            };
             let outcome = match result {
                 Ok(()) => Outcome::Ok,
                 // A failed probe's partial readings are kept: what was read is still true.

@@ -7,8 +7,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use centinela_agent::check::{access_es, ata_summary, human_bytes, human_duration_s, identity, nvme_summary};
-use centinela_shared::{Body, Envelope, Level, Outcome, Reading, Verdict};
+use centinela_agent::check::{access_es, ami_es, ata_summary, human_bytes, human_duration_s, identity, nvme_summary};
+use centinela_shared::{AsteriskV1, Body, EndpointV1, Envelope, Level, Outcome, Reading, RegistrationV1, Verdict};
 
 /// The Spanish word and CSS class for a server status.
 pub fn status_words(status: &str) -> (&'static str, &'static str) {
@@ -29,6 +29,7 @@ pub fn probe_label(wire: &str) -> String {
         "raid" => "Arreglos RAID (md)".into(),
         "sensors" => "Temperaturas y ventiladores".into(),
         "smart" => "Discos (SMART)".into(),
+        "asterisk" => "Asterisk (AMI)".into(),
         other => other.to_string(),
     }
 }
@@ -144,6 +145,91 @@ fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
     v.map(|x| format!("{x}{unit}")).unwrap_or_else(|| "—".into())
 }
 
+pub struct AsteriskView {
+    pub ami: String,
+    pub label: &'static str,
+    pub css: &'static str,
+    pub reasons: String,
+    pub facts: Vec<(&'static str, String)>,
+    pub groups: Vec<HardwareGroup>,
+}
+
+impl AsteriskView {
+    pub fn new(a: &AsteriskV1) -> Self {
+        let (label, css) = level_words(a.verdict.level);
+        let dur = |s: Option<u64>| s.map(human_duration_s).unwrap_or_else(|| "—".into());
+        let mut facts = vec![
+            ("Versión", a.version.clone().unwrap_or_else(|| "—".into())),
+            ("Encendido desde hace", dur(a.uptime_s)),
+            ("Última recarga hace", dur(a.since_reload_s)),
+            ("Canales activos", opt(a.active_channels, "")),
+            ("Llamadas activas", opt(a.active_calls, "")),
+            ("Llamadas procesadas", opt(a.calls_processed, "")),
+        ];
+        if let Some(name) = &a.longest_channel {
+            facts.push(("Canal más antiguo", format!("{name} ({})", dur(a.longest_channel_s))));
+        }
+        let queues = a
+            .queues
+            .iter()
+            .map(|q| {
+                HardwareRow::new(
+                    q.name.clone(),
+                    format!(
+                        "agentes: {} conectados, {} disponibles, {} en pausa",
+                        q.members_logged_in, q.members_available, q.members_paused
+                    ),
+                    format!("{} en espera (máx. {} s)", q.callers, q.longest_wait_s),
+                    &q.verdict,
+                )
+            })
+            .collect();
+        let regs = |v: &[RegistrationV1]| -> Vec<HardwareRow> {
+            v.iter()
+                .map(|r| HardwareRow::new(r.name.clone(), r.server_uri.clone(), r.status.clone(), &r.verdict))
+                .collect()
+        };
+        let eps = |v: &[EndpointV1]| -> Vec<HardwareRow> {
+            v.iter()
+                .map(|e| {
+                    HardwareRow::new(
+                        e.name.clone(),
+                        if e.trunk { "troncal".into() } else { "extensión".into() },
+                        format!(
+                            "{} · contactos alcanzables {}/{}",
+                            e.device_state, e.contacts_reachable, e.contacts_total
+                        ),
+                        &e.verdict,
+                    )
+                })
+                .collect()
+        };
+        let mut groups = vec![
+            ("Colas", queues),
+            ("Registros de troncales (PJSIP)", regs(&a.registrations)),
+            ("Endpoints (PJSIP)", eps(&a.endpoints)),
+        ];
+        if let Some(p) = &a.sip_peers {
+            groups.push(("Peers chan_sip", eps(p)));
+        }
+        if let Some(r) = &a.sip_registry {
+            groups.push(("Registros chan_sip", regs(r)));
+        }
+        Self {
+            ami: ami_es(&a.ami),
+            label,
+            css,
+            reasons: a.verdict.reasons.join("; "),
+            facts,
+            groups: groups
+                .into_iter()
+                .filter(|(_, rows)| !rows.is_empty())
+                .map(|(title, rows)| HardwareGroup { title, rows })
+                .collect(),
+        }
+    }
+}
+
 pub struct LatestView {
     pub seq: u64,
     pub taken: String,
@@ -154,8 +240,9 @@ pub struct LatestView {
     pub probes: Vec<ProbeView>,
     pub host: Option<HostView>,
     pub filesystems: Vec<FsView>,
-    /// Non-empty groups only: RAID arrays, temperatures, fans.
+    /// Non-empty groups only: disks, RAID arrays, temperatures, fans.
     pub hardware: Vec<HardwareGroup>,
+    pub asterisk: Option<AsteriskView>,
 }
 
 pub struct HardwareGroup {
@@ -191,6 +278,7 @@ impl LatestView {
             })
             .collect();
         let mut host = None;
+        let mut asterisk = None;
         let mut filesystems = Vec::new();
         let (mut disks, mut raid, mut temperatures, mut fans) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for r in &s.readings {
@@ -207,6 +295,7 @@ impl LatestView {
                         swap: format!("{} de {}", human_bytes(h.swap_used_bytes), human_bytes(h.swap_total_bytes)),
                     })
                 }
+                Reading::AsteriskV1(a) => asterisk = Some(AsteriskView::new(a)),
                 Reading::RaidArrayV1(a) => {
                     let in_sync = a.working_members();
                     let members: Vec<String> = a.members.iter().map(|m| m.describe()).collect();
@@ -272,6 +361,7 @@ impl LatestView {
             dropped: s.outbox.dropped_total,
             probes,
             host,
+            asterisk,
             filesystems,
             hardware: [
                 ("Discos (SMART)", disks),
@@ -418,5 +508,56 @@ mod tests {
         assert!(html.contains("badge crit\">Crítico") && html.contains("ventilador detenido"));
         assert!(html.contains("Arreglos RAID (md)"), "probe names are shown in Spanish");
         assert!(!html.contains("Temperaturas</h3>"), "empty groups are left out");
+    }
+}
+
+#[cfg(test)]
+mod asterisk_tests {
+    use super::*;
+    use centinela_shared::*;
+
+    #[test]
+    fn the_asterisk_section_lists_queues_trunks_and_endpoints_with_their_verdicts() {
+        let mut no_agents = Verdict::ok();
+        no_agents.raise(Level::Critical, "cola con llamadas en espera y sin agentes disponibles: sales (2 en espera)");
+        let a = AsteriskV1 {
+            ami: AmiState::Up,
+            version: Some("22.10.1".into()),
+            uptime_s: Some(3_600),
+            since_reload_s: Some(600),
+            active_channels: Some(4),
+            active_calls: Some(2),
+            calls_processed: Some(17),
+            longest_channel: None,
+            longest_channel_s: None,
+            queues: vec![QueueV1 {
+                name: "sales".into(),
+                callers: 2,
+                longest_wait_s: 40,
+                members_logged_in: 2,
+                members_available: 0,
+                members_paused: 1,
+                verdict: no_agents.clone(),
+            }],
+            registrations: vec![],
+            endpoints: vec![EndpointV1 {
+                name: "1004".into(),
+                device_state: "Unavailable".into(),
+                contacts_total: 0,
+                contacts_reachable: 0,
+                trunk: false,
+                verdict: Verdict::ok(),
+            }],
+            sip_peers: None,
+            sip_registry: None,
+            verdict: no_agents,
+        };
+        let v = AsteriskView::new(&a);
+        assert_eq!((v.label, v.css), ("Crítico", "crit"));
+        assert_eq!(v.ami, "conectado");
+        let titles: Vec<&str> = v.groups.iter().map(|g| g.title).collect();
+        assert_eq!(titles, vec!["Colas", "Endpoints (PJSIP)"], "empty groups and chan_sip (not loaded) are left out");
+        assert_eq!(v.groups[0].rows[0].value, "2 en espera (máx. 40 s)");
+        assert!(v.facts.iter().any(|(k, val)| *k == "Llamadas procesadas" && val == "17"));
     }
 }
