@@ -109,7 +109,7 @@ impl Asterisk {
     /// `Ok`, even when Asterisk is down.
     pub async fn collect(&mut self, out: &mut Vec<Reading>) -> Result<(), ProbeError> {
         let Some(config) = &self.config else {
-            return Err(ProbeError::NotApplicable("no [asterisk] section in the config".into()));
+            return Err(ProbeError::NotApplicable("sin sección [asterisk] en la configuración".into()));
         };
         let mut answers = Answers::default();
         let outcome = tokio::time::timeout(self.session_timeout, run_session(config, self.client, &mut answers)).await;

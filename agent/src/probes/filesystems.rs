@@ -23,7 +23,7 @@ impl Filesystems {
         let disks = self
             .disks
             .as_mut()
-            .ok_or_else(|| ProbeError::Failed("sysinfo cannot list mounts (is /proc mounted?)".into()))?;
+            .ok_or_else(|| ProbeError::Failed("sysinfo no puede listar los montajes (¿está montado /proc?)".into()))?;
         disks.refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
         let mut seen = std::collections::HashSet::new();
         let before = out.len();
@@ -46,7 +46,9 @@ impl Filesystems {
             }));
         }
         if out.len() == before {
-            return Err(ProbeError::NotApplicable("no mounted filesystem with storage was found".into()));
+            return Err(ProbeError::NotApplicable(
+                "no se encontró ningún sistema de archivos montado con almacenamiento".into(),
+            ));
         }
         Ok(())
     }

@@ -57,11 +57,11 @@ pub fn parse_meminfo(text: &str) -> Option<MemInfo> {
 }
 
 fn read(path: &Path) -> Result<String, ProbeError> {
-    std::fs::read_to_string(path).map_err(|e| ProbeError::Failed(format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| ProbeError::Failed(format!("no se puede leer {}: {e}", path.display())))
 }
 
 fn parsed<T>(path: &Path, value: Option<T>) -> Result<T, ProbeError> {
-    value.ok_or_else(|| ProbeError::Failed(format!("{} has unexpected content", path.display())))
+    value.ok_or_else(|| ProbeError::Failed(format!("{} tiene un contenido inesperado", path.display())))
 }
 
 impl Host {

@@ -147,15 +147,16 @@ impl ProbeSet {
             let name = probe.kind().name();
             let started = Instant::now();
             let result = match probe {
-                Probe::Asterisk(p) => {
-                    tokio::time::timeout(NETWORK_PROBE_LIMIT, p.collect(&mut readings)).await.unwrap_or_else(|_| {
-                        Err(ProbeError::Failed(format!("did not finish within {NETWORK_PROBE_LIMIT:?}")))
-                    })
-                }
+                Probe::Asterisk(p) => tokio::time::timeout(NETWORK_PROBE_LIMIT, p.collect(&mut readings))
+                    .await
+                    .unwrap_or_else(|_| Err(ProbeError::Failed(format!("no terminó en {NETWORK_PROBE_LIMIT:?}")))),
                 _ => {
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe.collect_sync(paths, &mut readings)))
                         .unwrap_or_else(|_| {
-                            Err(ProbeError::Failed("the probe panicked; this is a bug, please report it".into()))
+                            Err(ProbeError::Failed(
+                                "la sonda falló por un error interno (panic); es un defecto, por favor repórtelo"
+                                    .into(),
+                            ))
                         })
                 }
             };

@@ -288,9 +288,9 @@ fn discover(class: &Path, devices: &Path) -> Result<Discovery, ProbeError> {
     let entries = match std::fs::read_dir(class) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(ProbeError::NotApplicable(format!("no hwmon chips: {} does not exist", class.display())));
+            return Err(ProbeError::NotApplicable(format!("sin chips hwmon: {} no existe", class.display())));
         }
-        Err(e) => return Err(ProbeError::Failed(format!("cannot list {}: {e}", class.display()))),
+        Err(e) => return Err(ProbeError::Failed(format!("no se puede listar {}: {e}", class.display()))),
     };
     // Canonical, so symlinked roots (a fixture under a symlinked checkout) still strip cleanly.
     let devices_root = std::fs::canonicalize(devices).unwrap_or_else(|_| devices.to_path_buf());
@@ -425,15 +425,15 @@ impl Sensors {
         if chips.is_empty() {
             return Err(if !broken.is_empty() {
                 ProbeError::Failed(format!(
-                    "no hwmon chip under {} can be read: {}",
+                    "ningún chip hwmon bajo {} se puede leer: {}",
                     class.display(),
                     broken.join("; ")
                 ))
             } else if without_inputs.is_empty() {
-                ProbeError::NotApplicable(format!("no hwmon chip under {}", class.display()))
+                ProbeError::NotApplicable(format!("sin chips hwmon bajo {}", class.display()))
             } else {
                 ProbeError::NotApplicable(format!(
-                    "no temp*_input or fan*_input in any hwmon chip ({})",
+                    "ningún chip hwmon tiene temp*_input ni fan*_input ({})",
                     without_inputs.join(", ")
                 ))
             });
@@ -448,7 +448,7 @@ impl Sensors {
         if tally.answered == 0 {
             let first = tally.errors.first().map(String::as_str).unwrap_or("no error reported");
             return Err(ProbeError::Failed(format!(
-                "none of the {} temperature and fan inputs could be read ({first})",
+                "no se pudo leer ninguna de las {} entradas de temperatura y ventilador ({first})",
                 tally.errors.len()
             )));
         }

@@ -102,7 +102,7 @@ fn names(dir: &Path) -> Result<Option<Vec<String>>, ProbeError> {
             Ok(Some(entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ProbeError::Failed(format!("cannot list {}: {e}", dir.display()))),
+        Err(e) => Err(ProbeError::Failed(format!("no se puede listar {}: {e}", dir.display()))),
     }
 }
 
@@ -182,7 +182,7 @@ impl Smart {
         let nvme = discover_nvme(&paths.sys, &paths.dev)?;
         if nvme.is_empty() && !scsi.iter().any(ScsiDisk::ata_candidate) {
             let mut why = format!(
-                "no ATA disks (sd*) under {} and no NVMe controllers under {}",
+                "sin discos ATA (sd*) bajo {} ni controladoras NVMe bajo {}",
                 paths.sys.join("block").display(),
                 paths.sys.join("class/nvme").display()
             );
@@ -198,7 +198,7 @@ impl Smart {
                         )
                     })
                     .collect();
-                why.push_str(&format!("; SCSI disks that are not ATA: {}", skipped.join(", ")));
+                why.push_str(&format!("; discos SCSI que no son ATA: {}", skipped.join(", ")));
             }
             return Err(ProbeError::NotApplicable(why));
         }
@@ -263,7 +263,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = Smart::default().collect(&HostPaths::under(dir.path()), &mut Vec::new()).unwrap_err();
         let ProbeError::NotApplicable(why) = err else { panic!("not applicable expected") };
-        assert!(why.contains("no ATA disks"), "{why}");
+        assert!(why.contains("sin discos ATA"), "{why}");
     }
 
     #[test]
