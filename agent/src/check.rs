@@ -2,8 +2,8 @@
 //! as JSON for machines. Formatting is pure so it is tested on fixed samples.
 
 use centinela_shared::{
-    AmiState, AsteriskV1, AtaDiskV1, Body, DiskAccess, EndpointV1, Envelope, Level, NvmeDiskV1, Outcome, Reading,
-    RegistrationV1, SmartStatus, Verdict,
+    AmiState, AsteriskV1, AtaDiskV1, Body, DatabaseV1, DiskAccess, EndpointV1, Envelope, Level, NvmeDiskV1, Outcome,
+    Reading, RegistrationV1, SmartStatus, Verdict,
 };
 use std::fmt::Write;
 
@@ -172,10 +172,32 @@ fn render_asterisk(out: &mut String, a: &AsteriskV1) {
     }
 }
 
+/// The CDR database's figures, as one line.
+pub fn database_summary(d: &DatabaseV1) -> String {
+    if let Some(e) = d.error.as_ref().filter(|_| !d.connected) {
+        return format!("sin conexión: {e}");
+    }
+    format!(
+        "conexión {}, consulta {}, última fila {} (hace {}), {} filas en la última hora",
+        opt_num(d.connect_ms, " ms"),
+        opt_num(d.query_ms, " ms"),
+        d.newest_calldate.as_deref().unwrap_or("—"),
+        d.newest_age_s.map(human_duration_s).unwrap_or_else(|| "—".into()),
+        opt_num(d.rows_last_hour, "")
+    )
+}
+
 fn render_hardware(out: &mut String, readings: &[Reading]) {
     for r in readings {
-        if let Reading::AsteriskV1(a) = r {
-            render_asterisk(out, a);
+        match r {
+            Reading::AsteriskV1(a) => render_asterisk(out, a),
+            Reading::DatabaseV1(d) => {
+                let _ = writeln!(out);
+                let _ = writeln!(out, "BASE DE DATOS CDR  {}", verdict_es(&d.verdict));
+                let _ = writeln!(out, "  {} {}", d.backend, d.target);
+                let _ = writeln!(out, "  {}", database_summary(d));
+            }
+            _ => {}
         }
     }
     let mut disks = Vec::new();
@@ -543,6 +565,30 @@ mod tests {
         let mut out = String::new();
         render_hardware(&mut out, &[Reading::AsteriskV1(down)]);
         assert!(out.contains("Asterisk no responde (connection refused)"), "{out}");
+    }
+
+    #[test]
+    fn the_database_section_shows_freshness_or_why_there_is_no_connection() {
+        let mut stale = Verdict::ok();
+        stale.raise(Level::Critical, "CDR desactualizado (no se registran llamadas)");
+        let d = DatabaseV1 {
+            backend: "mariadb".into(),
+            target: "127.0.0.1:3306/asteriskcdrdb".into(),
+            connected: true,
+            error: None,
+            connect_ms: Some(3),
+            query_ms: Some(1),
+            newest_calldate: Some("2026-11-27 09:55:20".into()),
+            newest_age_s: Some(2_520),
+            rows_last_hour: Some(0),
+            verdict: stale,
+        };
+        let mut out = String::new();
+        render_hardware(&mut out, &[Reading::DatabaseV1(d.clone())]);
+        assert!(out.contains("BASE DE DATOS CDR  CRÍTICO: CDR desactualizado"), "{out}");
+        assert!(out.contains("última fila 2026-11-27 09:55:20 (hace 42 min 0 s)"), "{out}");
+        let down = DatabaseV1 { connected: false, error: Some("acceso denegado".into()), ..d };
+        assert_eq!(database_summary(&down), "sin conexión: acceso denegado");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct RawConfig {
     pub mqtt: Option<RawMqtt>,
     /// Asterisk's manager interface; absent means the asterisk probe is not applicable.
     pub asterisk: Option<RawAsterisk>,
+    /// The CDR database; absent means the database probe is not applicable.
+    pub database: Option<RawDatabase>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +108,174 @@ impl AsteriskConfig {
             Duration::from_secs(7 * 86_400),
         )?;
         Ok(Self { ami, username, secret, auth, stuck_channel_after })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    /// `mysql://user@host:3306/asteriskcdrdb` (or `mariadb://`), `postgres://user@host:5432/db`
+    /// (or `postgresql://`), `sqlite:///var/log/asterisk/master.db`. No password here.
+    pub url: Option<String>,
+    /// Root-readable file whose first line is the database password. Optional (not for sqlite).
+    pub password_file: Option<PathBuf>,
+    /// The CDR table. Default "cdr".
+    pub cdr_table: Option<String>,
+    /// Newest CDR row older than this while Asterisk processes calls: the CDR is stale. Default "15m".
+    pub stale_after: Option<String>,
+}
+
+/// Which database holds the CDR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// MariaDB or MySQL (same protocol).
+    Mariadb {
+        host: String,
+        port: u16,
+        user: String,
+        database: String,
+    },
+    Postgresql {
+        host: String,
+        port: u16,
+        user: String,
+        database: String,
+    },
+    Sqlite {
+        path: PathBuf,
+    },
+}
+
+impl DatabaseTarget {
+    /// The wire name of the backend.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            DatabaseTarget::Mariadb { .. } => "mariadb",
+            DatabaseTarget::Postgresql { .. } => "postgresql",
+            DatabaseTarget::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// `host:port/database` or the file path, for readings and messages (never the password).
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseTarget::Mariadb { host, port, database, .. }
+            | DatabaseTarget::Postgresql { host, port, database, .. } => format!("{host}:{port}/{database}"),
+            DatabaseTarget::Sqlite { path } => path.display().to_string(),
+        }
+    }
+
+    /// Parses `database.url`; the error is the message for that key.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("{url:?} needs a scheme: mysql://, postgres:// or sqlite://"))?;
+        if scheme == "sqlite" {
+            if !rest.starts_with('/') || rest.len() < 2 {
+                return Err(format!("{url:?} needs an absolute path, like \"sqlite:///var/log/asterisk/master.db\""));
+            }
+            return Ok(DatabaseTarget::Sqlite { path: PathBuf::from(rest) });
+        }
+        let default_port = match scheme {
+            "mysql" | "mariadb" => 3306,
+            "postgres" | "postgresql" => 5432,
+            other => {
+                return Err(format!("unknown scheme {other:?}; use mysql://, mariadb://, postgres:// or sqlite://"));
+            }
+        };
+        let example = if default_port == 3306 {
+            "mysql://monitor@127.0.0.1:3306/asteriskcdrdb"
+        } else {
+            "postgres://monitor@127.0.0.1:5432/asteriskcdrdb"
+        };
+        let (user, rest) = rest.split_once('@').ok_or_else(|| format!("{url:?} needs a user, like {example:?}"))?;
+        if user.contains(':') {
+            return Err("must not contain a password; put it on the first line of database.password_file".into());
+        }
+        if user.is_empty() || user.contains(['/', '?', '#']) || user.chars().any(char::is_whitespace) {
+            return Err(format!("{url:?} needs a user, like {example:?}"));
+        }
+        let (hostport, database) =
+            rest.split_once('/').ok_or_else(|| format!("{url:?} needs a database name, like {example:?}"))?;
+        let database_ok =
+            |d: &str| !d.is_empty() && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !database_ok(database) {
+            return Err(format!("{url:?} needs a database name (letters, digits, _ or -), like {example:?}"));
+        }
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => {
+                let port = p
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| format!("{url:?} has an invalid port {p:?}; use 1 to 65535"))?;
+                (h, port)
+            }
+            None => (hostport, default_port),
+        };
+        if host.is_empty() || host.chars().any(char::is_whitespace) {
+            return Err(format!("{url:?} needs a host, like {example:?}"));
+        }
+        let (host, user, database) = (host.to_string(), user.to_string(), database.to_string());
+        Ok(if default_port == 3306 {
+            DatabaseTarget::Mariadb { host, port, user, database }
+        } else {
+            DatabaseTarget::Postgresql { host, port, user, database }
+        })
+    }
+}
+
+/// The validated `[database]` section. Its `Debug` leaves the password out.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    pub target: DatabaseTarget,
+    pub password: Option<String>,
+    /// A plain identifier (`[A-Za-z0-9_]+`), so it can be put in SQL as is.
+    pub cdr_table: String,
+    pub stale_after: Duration,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("target", &self.target)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("cdr_table", &self.cdr_table)
+            .field("stale_after", &self.stale_after)
+            .finish()
+    }
+}
+
+impl DatabaseConfig {
+    pub fn from_raw(raw: RawDatabase) -> Result<Self, ConfigError> {
+        let url = raw.url.ok_or_else(|| {
+            invalid("database.url", "is required in [database], like \"mysql://monitor@127.0.0.1:3306/asteriskcdrdb\"")
+        })?;
+        let target = DatabaseTarget::parse(&url).map_err(|m| invalid("database.url", m))?;
+        let password = match (&target, raw.password_file) {
+            (_, None) => None,
+            (DatabaseTarget::Sqlite { .. }, Some(_)) => {
+                return Err(invalid("database.password_file", "is not used with sqlite://; remove it"));
+            }
+            (_, Some(path)) => Some(read_secret("database.password_file", &path)?),
+        };
+        let cdr_table = raw.cdr_table.unwrap_or_else(|| "cdr".into());
+        if cdr_table.is_empty()
+            || cdr_table.len() > 64
+            || !cdr_table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(invalid(
+                "database.cdr_table",
+                format!("{cdr_table:?} must be a plain table name (letters, digits and _), like \"cdr\""),
+            ));
+        }
+        let stale_after = parse_duration(
+            "database.stale_after",
+            raw.stale_after.as_deref().unwrap_or("15m"),
+            Duration::from_secs(1),
+            Duration::from_secs(7 * 86_400),
+        )?;
+        Ok(Self { target, password, cdr_table, stale_after })
     }
 }
 
@@ -258,6 +428,8 @@ pub struct Config {
     pub client_id: String,
     /// `None`: no `[asterisk]` section, the asterisk probe is not applicable.
     pub asterisk: Option<AsteriskConfig>,
+    /// `None`: no `[database]` section, the database probe is not applicable.
+    pub database: Option<DatabaseConfig>,
     /// SHA-256 (hex) of the config file's bytes, or of the empty string when there is none.
     pub hash: String,
 }
@@ -336,6 +508,7 @@ impl Config {
         let url =
             MqttUrl::parse(raw_mqtt.url.as_deref().unwrap_or(DEFAULT_MQTT_URL)).map_err(|m| invalid("mqtt.url", m))?;
         let asterisk = raw.asterisk.map(AsteriskConfig::from_raw).transpose()?;
+        let database = raw.database.map(DatabaseConfig::from_raw).transpose()?;
         let client_id = validate_client_id(raw_mqtt.client_id.unwrap_or_else(|| format!("centinela-agent-{id}")))?;
         let mqtt = MqttConfig::validate(url, raw_mqtt.ca_file, raw_mqtt.username, raw_mqtt.password_file.as_deref())?;
         Ok(Self {
@@ -346,6 +519,7 @@ impl Config {
             mqtt,
             client_id,
             asterisk,
+            database,
             hash: sha256_hex(source),
         })
     }
@@ -482,6 +656,63 @@ mod tests {
             let e = err(text);
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn a_database_section_is_validated_and_its_password_stays_out_of_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("db-pass");
+        std::fs::write(&pw, "s3cr3t-db\nignored\n").unwrap();
+        let c = parse(&format!(
+            "[database]\nurl = \"mysql://monitor@10.0.0.5/asteriskcdrdb\"\npassword_file = {:?}\nstale_after = \"5m\"",
+            pw.display().to_string()
+        ))
+        .unwrap();
+        let d = c.database.as_ref().unwrap();
+        assert_eq!(
+            d.target,
+            DatabaseTarget::Mariadb {
+                host: "10.0.0.5".into(),
+                port: 3306,
+                user: "monitor".into(),
+                database: "asteriskcdrdb".into()
+            }
+        );
+        assert_eq!(d.target.describe(), "10.0.0.5:3306/asteriskcdrdb");
+        assert_eq!((d.password.as_deref(), d.cdr_table.as_str()), (Some("s3cr3t-db"), "cdr"));
+        assert_eq!(d.stale_after, Duration::from_secs(300));
+        assert!(!format!("{c:?}").contains("s3cr3t-db"), "the password must not reach a log");
+        let p = parse("[database]\nurl = \"postgresql://postgres@db.lan:6432/cdr\"\ncdr_table = \"cdr_2\"").unwrap();
+        assert_eq!(p.database.unwrap().target.describe(), "db.lan:6432/cdr");
+        let s = parse("[database]\nurl = \"sqlite:///var/log/asterisk/master.db\"").unwrap();
+        assert_eq!(s.database.unwrap().target, DatabaseTarget::Sqlite { path: "/var/log/asterisk/master.db".into() });
+        assert!(parse("").unwrap().database.is_none(), "no section: the probe is not applicable");
+    }
+
+    #[test]
+    fn a_bad_database_section_names_the_key() {
+        for (text, key) in [
+            ("[database]\ncdr_table = \"cdr\"", "`database.url`"),
+            ("[database]\nurl = \"oracle://u@h/db\"", "`database.url`"),
+            ("[database]\nurl = \"mysql://h:3306/db\"", "`database.url`"),
+            ("[database]\nurl = \"mysql://u@h:0/db\"", "`database.url`"),
+            ("[database]\nurl = \"mysql://u@h:3306\"", "`database.url`"),
+            ("[database]\nurl = \"sqlite://relative.db\"", "`database.url`"),
+            ("[database]\nurl = \"mysql://u:pw@h/db\"", "password_file"),
+            ("[database]\nurl = \"mysql://u@h/db\"\ncdr_table = \"cdr; DROP TABLE cdr\"", "`database.cdr_table`"),
+            ("[database]\nurl = \"mysql://u@h/db\"\nstale_after = \"0s\"", "`database.stale_after`"),
+            ("[database]\nurl = \"mysql://u@h/db\"\nstale_after = \"soon\"", "`database.stale_after`"),
+            ("[database]\nurl = \"mysql://u@h/db\"\npassword_file = \"/nonexistent/p\"", "`database.password_file`"),
+            ("[database]\nurl = \"sqlite:///x.db\"\npassword_file = \"/etc/hostname\"", "`database.password_file`"),
+            ("[database]\nurl = \"mysql://u@h/db\"\npasword_file = \"/x\"", "unknown field `pasword_file`"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        assert!(
+            !err("[database]\nurl = \"mysql://u:hunter2@h/db\"").contains("hunter2"),
+            "a password in the url is not echoed"
+        );
     }
 
     #[test]

@@ -190,6 +190,7 @@ fn start_local_agent(
     let agent = centinela_agent::Config {
         client_id: format!("centinela-agent-{id}"),
         asterisk: None,
+        database: None,
         id,
         interval: interval.unwrap_or(Duration::from_secs(10)),
         state_dir: config.data_dir.join("local-agent"),

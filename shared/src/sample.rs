@@ -100,6 +100,8 @@ pub enum Reading {
     NvmeDiskV1(NvmeDiskV1),
     /// Asterisk as seen over AMI (probe `asterisk`).
     AsteriskV1(AsteriskV1),
+    /// The CDR database: liveness and freshness (probe `database`).
+    DatabaseV1(DatabaseV1),
 }
 
 /// Whether Asterisk's manager interface answered.
@@ -178,6 +180,29 @@ pub struct AsteriskV1 {
     /// chan_sip peers and registry; `None` where chan_sip is not loaded (not applicable).
     pub sip_peers: Option<Vec<EndpointV1>>,
     pub sip_registry: Option<Vec<RegistrationV1>>,
+    pub verdict: Verdict,
+}
+
+/// The CDR database (MariaDB/MySQL, PostgreSQL or SQLite): does it answer, and are calls still
+/// being written to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseV1 {
+    /// "mariadb" (also MySQL), "postgresql" or "sqlite".
+    pub backend: String,
+    /// `host:port/database` or the SQLite file path; never a password.
+    pub target: String,
+    /// Connected, logged in and the CDR table could be read.
+    pub connected: bool,
+    /// Why not, in Spanish, with the fix.
+    pub error: Option<String>,
+    pub connect_ms: Option<u32>,
+    /// Latency of a trivial query (`SELECT 1`).
+    pub query_ms: Option<u32>,
+    /// `MAX(calldate)` as the database renders it; `None` with an empty table.
+    pub newest_calldate: Option<String>,
+    /// Age of the newest row by the database's own clock.
+    pub newest_age_s: Option<u64>,
+    pub rows_last_hour: Option<u64>,
     pub verdict: Verdict,
 }
 

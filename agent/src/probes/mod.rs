@@ -5,6 +5,7 @@
 //! probe, in [`ProbeKind::ALL`] order, with its duration.
 
 pub mod asterisk;
+pub mod database;
 pub mod filesystems;
 pub mod host;
 pub mod raid;
@@ -32,16 +33,19 @@ pub enum ProbeKind {
     Sensors,
     Smart,
     Asterisk,
+    Database,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 6] = [
+    /// In run order: `database` follows `asterisk`, whose calls-processed counter it compares with.
+    pub const ALL: [ProbeKind; 7] = [
         ProbeKind::Host,
         ProbeKind::Filesystems,
         ProbeKind::Raid,
         ProbeKind::Sensors,
         ProbeKind::Smart,
         ProbeKind::Asterisk,
+        ProbeKind::Database,
     ];
 
     /// The wire name: the same word as the file name and the log field.
@@ -53,6 +57,7 @@ impl ProbeKind {
             ProbeKind::Sensors => "sensors",
             ProbeKind::Smart => "smart",
             ProbeKind::Asterisk => "asterisk",
+            ProbeKind::Database => "database",
         }
     }
 }
@@ -65,6 +70,7 @@ pub enum Probe {
     Sensors(sensors::Sensors),
     Smart(smart::Smart),
     Asterisk(asterisk::Asterisk),
+    Database(database::Database),
 }
 
 impl Probe {
@@ -76,6 +82,7 @@ impl Probe {
             ProbeKind::Sensors => Probe::Sensors(sensors::Sensors::default()),
             ProbeKind::Smart => Probe::Smart(smart::Smart::default()),
             ProbeKind::Asterisk => Probe::Asterisk(asterisk::Asterisk::new(config.asterisk.clone())),
+            ProbeKind::Database => Probe::Database(database::Database::new(config.database.clone())),
         }
     }
 
@@ -87,6 +94,7 @@ impl Probe {
             Probe::Sensors(_) => ProbeKind::Sensors,
             Probe::Smart(_) => ProbeKind::Smart,
             Probe::Asterisk(_) => ProbeKind::Asterisk,
+            Probe::Database(_) => ProbeKind::Database,
         }
     }
 
@@ -98,7 +106,7 @@ impl Probe {
             Probe::Raid(p) => p.collect(paths, out),
             Probe::Sensors(p) => p.collect(paths, out),
             Probe::Smart(p) => p.collect(paths, out),
-            Probe::Asterisk(_) => Ok(()),
+            Probe::Asterisk(_) | Probe::Database(_) => Ok(()),
         }
     }
 }
@@ -113,11 +121,13 @@ pub struct ProbeSet {
 pub struct ProbeConfig {
     /// `None`: no `[asterisk]` section, the asterisk probe is not applicable.
     pub asterisk: Option<crate::config::AsteriskConfig>,
+    /// `None`: no `[database]` section, the database probe is not applicable.
+    pub database: Option<crate::config::DatabaseConfig>,
 }
 
 impl ProbeConfig {
     pub fn from_config(config: &crate::config::Config) -> Self {
-        Self { asterisk: config.asterisk.clone() }
+        Self { asterisk: config.asterisk.clone(), database: config.database.clone() }
     }
 }
 
@@ -150,6 +160,16 @@ impl ProbeSet {
                 Probe::Asterisk(p) => tokio::time::timeout(NETWORK_PROBE_LIMIT, p.collect(&mut readings))
                     .await
                     .unwrap_or_else(|_| Err(ProbeError::Failed(format!("no terminó en {NETWORK_PROBE_LIMIT:?}")))),
+                Probe::Database(p) => {
+                    // Asterisk's counter from this same sample: CDR freshness compares the two.
+                    let calls_processed = readings.iter().find_map(|r| match r {
+                        Reading::AsteriskV1(a) => a.calls_processed,
+                        _ => None,
+                    });
+                    tokio::time::timeout(NETWORK_PROBE_LIMIT, p.collect(calls_processed, &mut readings))
+                        .await
+                        .unwrap_or_else(|_| Err(ProbeError::Failed(format!("no terminó en {NETWORK_PROBE_LIMIT:?}"))))
+                }
                 _ => {
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe.collect_sync(paths, &mut readings)))
                         .unwrap_or_else(|_| {

@@ -7,7 +7,9 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use centinela_agent::check::{access_es, ami_es, ata_summary, human_bytes, human_duration_s, identity, nvme_summary};
+use centinela_agent::check::{
+    access_es, ami_es, ata_summary, database_summary, human_bytes, human_duration_s, identity, nvme_summary,
+};
 use centinela_shared::{AsteriskV1, Body, EndpointV1, Envelope, Level, Outcome, Reading, RegistrationV1, Verdict};
 
 /// The Spanish word and CSS class for a server status.
@@ -30,6 +32,7 @@ pub fn probe_label(wire: &str) -> String {
         "sensors" => "Temperaturas y ventiladores".into(),
         "smart" => "Discos (SMART)".into(),
         "asterisk" => "Asterisk (AMI)".into(),
+        "database" => "Base de datos CDR".into(),
         other => other.to_string(),
     }
 }
@@ -243,6 +246,7 @@ pub struct LatestView {
     /// Non-empty groups only: disks, RAID arrays, temperatures, fans.
     pub hardware: Vec<HardwareGroup>,
     pub asterisk: Option<AsteriskView>,
+    pub database: Option<HardwareGroup>,
 }
 
 pub struct HardwareGroup {
@@ -279,6 +283,7 @@ impl LatestView {
             .collect();
         let mut host = None;
         let mut asterisk = None;
+        let mut databases = Vec::new();
         let mut filesystems = Vec::new();
         let (mut disks, mut raid, mut temperatures, mut fans) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for r in &s.readings {
@@ -296,6 +301,12 @@ impl LatestView {
                     })
                 }
                 Reading::AsteriskV1(a) => asterisk = Some(AsteriskView::new(a)),
+                Reading::DatabaseV1(d) => databases.push(HardwareRow::new(
+                    d.backend.clone(),
+                    d.target.clone(),
+                    database_summary(d),
+                    &d.verdict,
+                )),
                 Reading::RaidArrayV1(a) => {
                     let in_sync = a.working_members();
                     let members: Vec<String> = a.members.iter().map(|m| m.describe()).collect();
@@ -362,6 +373,7 @@ impl LatestView {
             probes,
             host,
             asterisk,
+            database: (!databases.is_empty()).then_some(HardwareGroup { title: "Base de datos CDR", rows: databases }),
             filesystems,
             hardware: [
                 ("Discos (SMART)", disks),
