@@ -96,7 +96,9 @@ fn main() -> anyhow::Result<()> {
             let agents: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(100);
             let total: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(100_000);
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(publish(url, agents.max(1), total))?;
+            // The template sample is taken before entering the runtime (taking it starts its own).
+            let template = real_sample("pbx-00000", 1);
+            rt.block_on(publish(template, url, agents.max(1), total))?;
         }
         Some("hw-sample") => {
             let n: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20);
@@ -130,8 +132,12 @@ fn stored(port: u16) -> Option<u64> {
     serde_json::from_str::<serde_json::Value>(json).ok()?["stored"].as_u64()
 }
 
-async fn publish(url: centinela_agent::config::MqttUrl, agents: u64, total: u64) -> anyhow::Result<()> {
-    let template = real_sample("pbx-00000", 1);
+async fn publish(
+    template: centinela_shared::Envelope,
+    url: centinela_agent::config::MqttUrl,
+    agents: u64,
+    total: u64,
+) -> anyhow::Result<()> {
     let mut opts = MqttOptions::new("centinela-bench-fleet", url.host.clone(), url.port);
     opts.set_inflight(200);
     opts.set_max_packet_size(1 << 20, 1 << 20);
