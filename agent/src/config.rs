@@ -395,21 +395,7 @@ impl MqttConfig {
         {
             return Err(invalid("mqtt.ca_file", format!("{} does not exist or is not a file", ca.display())));
         }
-        let password = match password_file {
-            None => None,
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| invalid("mqtt.password_file", format!("cannot read {}: {e}", p.display())))?;
-                let first = text.lines().next().unwrap_or("").to_string();
-                if first.is_empty() {
-                    return Err(invalid(
-                        "mqtt.password_file",
-                        format!("{} is empty; put the password on its first line", p.display()),
-                    ));
-                }
-                Some(first)
-            }
-        };
+        let password = password_file.map(|p| read_secret("mqtt.password_file", p)).transpose()?;
         if password.is_some() && username.is_none() {
             return Err(invalid("mqtt.username", "is required when mqtt.password_file is set"));
         }
