@@ -54,7 +54,8 @@ fn verdict_es(v: &Verdict) -> String {
     }
 }
 
-fn opt_num<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
+/// A value with its unit, or a dash when it is unknown.
+pub fn opt_num<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
     v.map(|x| format!("{x}{unit}")).unwrap_or_else(|| "—".into())
 }
 

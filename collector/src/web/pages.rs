@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use centinela_agent::check::{
-    access_es, ami_es, ata_summary, database_summary, human_bytes, human_duration_s, identity, nvme_summary,
+    access_es, ami_es, ata_summary, database_summary, human_bytes, human_duration_s, identity, nvme_summary, opt_num,
 };
 use centinela_shared::{AsteriskV1, Body, EndpointV1, Envelope, Level, Outcome, Reading, RegistrationV1, Verdict};
 
@@ -144,10 +144,6 @@ impl HardwareRow {
     }
 }
 
-fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
-    v.map(|x| format!("{x}{unit}")).unwrap_or_else(|| "—".into())
-}
-
 pub struct AsteriskView {
     pub ami: String,
     pub label: &'static str,
@@ -165,9 +161,9 @@ impl AsteriskView {
             ("Versión", a.version.clone().unwrap_or_else(|| "—".into())),
             ("Encendido desde hace", dur(a.uptime_s)),
             ("Última recarga hace", dur(a.since_reload_s)),
-            ("Canales activos", opt(a.active_channels, "")),
-            ("Llamadas activas", opt(a.active_calls, "")),
-            ("Llamadas procesadas", opt(a.calls_processed, "")),
+            ("Canales activos", opt_num(a.active_channels, "")),
+            ("Llamadas activas", opt_num(a.active_calls, "")),
+            ("Llamadas procesadas", opt_num(a.calls_processed, "")),
         ];
         if let Some(name) = &a.longest_channel {
             facts.push(("Canal más antiguo", format!("{name} ({})", dur(a.longest_channel_s))));
@@ -339,16 +335,16 @@ impl LatestView {
                     format!("{} {}", t.chip, t.device),
                     format!(
                         "{} (máx {}, crít {})",
-                        opt(t.celsius.map(|c| format!("{c:.1}")), " °C"),
-                        opt(t.max, " °C"),
-                        opt(t.crit, " °C")
+                        opt_num(t.celsius.map(|c| format!("{c:.1}")), " °C"),
+                        opt_num(t.max, " °C"),
+                        opt_num(t.crit, " °C")
                     ),
                     &t.verdict,
                 )),
                 Reading::FanV1(f) => fans.push(HardwareRow::new(
                     f.label.clone(),
                     format!("{} {}", f.chip, f.device),
-                    format!("{} (mín {})", opt(f.rpm, " rpm"), opt(f.min, " rpm")),
+                    format!("{} (mín {})", opt_num(f.rpm, " rpm"), opt_num(f.min, " rpm")),
                     &f.verdict,
                 )),
                 Reading::FilesystemV1(f) => filesystems.push(FsView {
