@@ -6,8 +6,12 @@
 //!   skips, even across `kill -9`.
 //! - A record is deleted only by [`Outbox::ack`], which the publisher calls when the broker's PUBACK
 //!   for that record arrives; nothing else deletes records except the size cap.
-//! - The size cap drops the oldest records first, and adds what it dropped to `dropped_total`, which
-//!   is persisted in the same transaction and reported in every later sample.
+//! - The size cap drops the oldest *samples* first, and adds what it dropped to `dropped_total`,
+//!   which is persisted in the same transaction and reported in every later sample. Call-record
+//!   batches ([`Kind::Records`]) are never dropped: the CDR shipper stops reading instead (see
+//!   [`Outbox::records_bytes`]), and the rows wait in the PBX's database.
+//! - [`Outbox::batch`] stores several records and whatever else its caller writes (the CDR cursor)
+//!   in one transaction: either all of it is durable or none of it.
 //! - After a crash, everything still in the table is sent again; the collector deduplicates on
 //!   `(agent, seq)`.
 
@@ -37,15 +41,56 @@ pub struct Outbox {
     max_bytes: u64,
     bytes: u64,
     count: u64,
+    /// Bytes of [`Kind::Records`] records (part of `bytes`).
+    records_bytes: u64,
     dropped_total: u64,
     last_id: i64,
+}
+
+/// What a record holds, which decides whether the size cap may drop it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A periodic sample: the cap may drop the oldest.
+    Sample = 0,
+    /// A batch of call records: never dropped.
+    Records = 1,
+}
+
+/// One transaction of [`Outbox::batch`]: records pushed here and the caller's own writes through
+/// [`Batch::sql`] commit together.
+pub struct Batch<'a> {
+    tx: rusqlite::Transaction<'a>,
+    stats: OutboxStats,
+    added: Vec<(i64, u64, Kind)>,
+}
+
+impl Batch<'_> {
+    /// Stores a record; `build` receives its `seq` and the outbox's state. Returns the seq.
+    pub fn push(&mut self, kind: Kind, build: impl FnOnce(u64, OutboxStats) -> Vec<u8>) -> rusqlite::Result<u64> {
+        let seq = meta_get(&self.tx, "next_seq")?;
+        let payload = build(seq, self.stats);
+        let len = payload.len() as u64;
+        self.tx.execute(
+            "INSERT INTO outbox (seq, payload, kind) VALUES (?1, ?2, ?3)",
+            params![seq as i64, payload, kind as i64],
+        )?;
+        self.added.push((self.tx.last_insert_rowid(), len, kind));
+        self.tx.execute("UPDATE meta SET value = ?1 WHERE key = 'next_seq'", [seq as i64 + 1])?;
+        Ok(seq)
+    }
+
+    /// The transaction, for the caller's own tables in the same database.
+    pub fn sql(&self) -> &Connection {
+        &self.tx
+    }
 }
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS outbox (
     id      INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, so ids only grow (delivery relies on it)
     seq     INTEGER NOT NULL UNIQUE,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    kind    INTEGER NOT NULL DEFAULT 0     -- Kind: 0 sample, 1 call records
 );
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -65,14 +110,34 @@ impl Outbox {
         conn.pragma_update(None, "synchronous", "FULL").map_err(wrap)?;
         conn.pragma_update(None, "busy_timeout", 5000).map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
-        let (count, bytes): (i64, i64) = conn
-            .query_row("SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+        // Outboxes written before call records existed have no `kind` column: all their records are
+        // samples.
+        let has_kind: bool = conn
+            .query_row("SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'kind'", [], |r| r.get(0))
+            .map_err(wrap)?;
+        if !has_kind {
+            conn.execute_batch("ALTER TABLE outbox ADD COLUMN kind INTEGER NOT NULL DEFAULT 0").map_err(wrap)?;
+        }
+        let (count, bytes, records_bytes): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(length(payload)), 0),
+                        coalesce(sum(CASE WHEN kind = 1 THEN length(payload) END), 0) FROM outbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .map_err(wrap)?;
         let dropped_total = meta_get(&conn, "dropped_total").map_err(wrap)?;
         let last_id: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM outbox", [], |r| r.get(0)).map_err(wrap)?;
-        Ok(Self { conn, path, max_bytes, bytes: bytes as u64, count: count as u64, dropped_total, last_id })
+        Ok(Self {
+            conn,
+            path,
+            max_bytes,
+            bytes: bytes as u64,
+            count: count as u64,
+            records_bytes: records_bytes as u64,
+            dropped_total,
+            last_id,
+        })
     }
 
     fn err(&self, source: rusqlite::Error) -> OutboxError {
@@ -93,52 +158,70 @@ impl Outbox {
         self.bytes
     }
 
+    /// Bytes of call-record batches waiting for their PUBACK.
+    pub fn records_bytes(&self) -> u64 {
+        self.records_bytes
+    }
+
+    /// The size cap.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
     /// Stores a new sample. `build` receives the sample's `seq` and the outbox's state and returns the
     /// encoded payload; seq assignment and storage are one transaction. Returns the seq.
     pub fn push_with(&mut self, build: impl FnOnce(u64, OutboxStats) -> Vec<u8>) -> Result<u64, OutboxError> {
+        self.batch(|b| b.push(Kind::Sample, build))
+    }
+
+    /// Runs `f` in one transaction: the records it pushes and its own writes through [`Batch::sql`]
+    /// commit together, after the size cap has been enforced; an error rolls everything back.
+    pub fn batch<R>(&mut self, f: impl FnOnce(&mut Batch) -> rusqlite::Result<R>) -> Result<R, OutboxError> {
         let stats = self.stats();
         let path = self.path.clone();
         let wrap = |source| OutboxError::Sqlite { path: path.clone(), source };
-        let (bytes_before, count_before, max_bytes) = (self.bytes, self.count, self.max_bytes);
+        let (max_bytes, first_new) = (self.max_bytes, self.last_id);
         let tx = self.conn.transaction().map_err(wrap)?;
-        let result = (|| {
-            let seq = meta_get(&tx, "next_seq")?;
-            let payload = build(seq, stats);
-            let len = payload.len() as u64;
-            tx.execute("INSERT INTO outbox (seq, payload) VALUES (?1, ?2)", params![seq as i64, payload])?;
-            let id = tx.last_insert_rowid();
-            tx.execute("UPDATE meta SET value = ?1 WHERE key = 'next_seq'", [seq as i64 + 1])?;
-            // Enforce the cap inside the same transaction, oldest first, never the record just added.
-            let mut bytes = bytes_before + len;
-            let mut count = count_before + 1;
-            let mut dropped = 0u64;
-            while bytes > max_bytes && count > 1 {
-                let oldest: Option<(i64, i64)> = tx
-                    .query_row("SELECT id, length(payload) FROM outbox ORDER BY id LIMIT 1", [], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()?;
-                let Some((id, size)) = oldest else { break };
-                tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
-                bytes = bytes.saturating_sub(size as u64);
-                count -= 1;
-                dropped += 1;
-            }
-            if dropped > 0 {
-                tx.execute("UPDATE meta SET value = value + ?1 WHERE key = 'dropped_total'", [dropped as i64])?;
-            }
-            Ok::<_, rusqlite::Error>((seq, id, bytes, count, dropped))
-        })();
-        let (seq, id, bytes, count, dropped) = result.map_err(wrap)?;
+        let mut batch = Batch { tx, stats, added: Vec::new() };
+        let result = f(&mut batch).map_err(wrap)?;
+        let Batch { tx, added, .. } = batch;
+        let mut bytes = self.bytes + added.iter().map(|a| a.1).sum::<u64>();
+        let mut count = self.count + added.len() as u64;
+        let records_bytes =
+            self.records_bytes + added.iter().filter(|a| a.2 == Kind::Records).map(|a| a.1).sum::<u64>();
+        let last_id = added.last().map_or(self.last_id, |a| a.0);
+        // Enforce the cap inside the same transaction: oldest samples first, never a record of
+        // this batch, never call records.
+        let mut dropped = 0u64;
+        while bytes > max_bytes {
+            let oldest: Option<(i64, i64)> = tx
+                .query_row(
+                    "SELECT id, length(payload) FROM outbox WHERE kind = 0 AND id <= ?1 ORDER BY id LIMIT 1",
+                    [first_new],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(wrap)?;
+            let Some((id, size)) = oldest else { break };
+            tx.execute("DELETE FROM outbox WHERE id = ?1", [id]).map_err(wrap)?;
+            bytes = bytes.saturating_sub(size as u64);
+            count -= 1;
+            dropped += 1;
+        }
+        if dropped > 0 {
+            tx.execute("UPDATE meta SET value = value + ?1 WHERE key = 'dropped_total'", [dropped as i64])
+                .map_err(wrap)?;
+        }
         tx.commit().map_err(wrap)?;
         self.bytes = bytes;
         self.count = count;
-        self.last_id = id;
+        self.records_bytes = records_bytes;
+        self.last_id = last_id;
         if dropped > 0 {
             self.dropped_total += dropped;
             crate::events::OutboxFull { dropped, max_bytes: self.max_bytes }.emit();
         }
-        Ok(seq)
+        Ok(result)
     }
 
     /// Up to `limit` records with an id above `after_id`, oldest first.
@@ -157,11 +240,19 @@ impl Outbox {
 
     /// Deletes a record whose PUBACK arrived. Acking a record the cap already dropped is harmless.
     pub fn ack(&mut self, id: i64) -> Result<bool, OutboxError> {
-        let size: Option<i64> = self
+        let gone: Option<(i64, i64)> = self
             .conn
-            .query_row("DELETE FROM outbox WHERE id = ?1 RETURNING length(payload)", [id], |r| r.get(0))
+            .query_row("DELETE FROM outbox WHERE id = ?1 RETURNING length(payload), kind", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
             .map_err(|e| self.err(e))?;
+        let size = gone.map(|(size, kind)| {
+            if kind == Kind::Records as i64 {
+                self.records_bytes = self.records_bytes.saturating_sub(size as u64);
+            }
+            size
+        });
         if let Some(size) = size {
             self.bytes = self.bytes.saturating_sub(size as u64);
             self.count = self.count.saturating_sub(1);
@@ -253,6 +344,63 @@ mod tests {
         let mut ob = Outbox::open(dir.path(), 50).unwrap();
         ob.push_with(|s, _| payload(s, 100)).unwrap();
         assert_eq!(ob.stats().backlog, 1);
+    }
+
+    #[test]
+    fn the_cap_drops_samples_but_never_call_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ob = Outbox::open(dir.path(), 300).unwrap();
+        ob.batch(|b| b.push(Kind::Records, |s, _| payload(s, 100))).unwrap();
+        for _ in 0..4 {
+            ob.push_with(|s, _| payload(s, 100)).unwrap();
+        }
+        let left: Vec<u64> = ob.after(0, 10).unwrap().iter().map(|r| r.seq).collect();
+        assert_eq!(left, vec![1, 4, 5], "the records batch (seq 1) stays, samples 2 and 3 went");
+        assert_eq!(ob.records_bytes(), 100);
+        let id = ob.after(0, 1).unwrap()[0].id;
+        ob.ack(id).unwrap();
+        assert_eq!(ob.records_bytes(), 0);
+        drop(ob);
+        ob = Outbox::open(dir.path(), 300).unwrap();
+        ob.batch(|b| b.push(Kind::Records, |s, _| payload(s, 50))).unwrap();
+        drop(ob);
+        assert_eq!(Outbox::open(dir.path(), 300).unwrap().records_bytes(), 50, "recounted on open");
+    }
+
+    #[test]
+    fn a_failed_batch_leaves_neither_records_nor_the_callers_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ob = Outbox::open(dir.path(), 1 << 20).unwrap();
+        ob.batch(|b| b.sql().execute_batch("CREATE TABLE cursor (v INTEGER)")).unwrap();
+        let failed = ob.batch(|b| {
+            b.push(Kind::Records, |s, _| payload(s, 10))?;
+            b.sql().execute("INSERT INTO cursor VALUES (1)", [])?;
+            b.sql().execute("INSERT INTO no_such_table VALUES (1)", [])
+        });
+        assert!(failed.is_err());
+        assert_eq!(ob.stats().backlog, 0);
+        assert_eq!(ob.records_bytes(), 0);
+        let n: i64 = ob.batch(|b| b.sql().query_row("SELECT count(*) FROM cursor", [], |r| r.get(0))).unwrap();
+        assert_eq!(n, 0);
+        assert_eq!(ob.push_with(|s, _| payload(s, 10)).unwrap(), 1, "the rolled-back seq is used again");
+    }
+
+    #[test]
+    fn an_outbox_from_before_call_records_opens_with_its_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("outbox.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL UNIQUE, payload BLOB NOT NULL);
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+             INSERT INTO meta VALUES ('next_seq', 8), ('dropped_total', 0);
+             INSERT INTO outbox (seq, payload) VALUES (7, x'0102');",
+        )
+        .unwrap();
+        drop(conn);
+        let mut ob = Outbox::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(ob.stats().backlog, 1);
+        assert_eq!(ob.records_bytes(), 0);
+        assert_eq!(ob.push_with(|s, _| payload(s, 10)).unwrap(), 8);
     }
 
     #[test]
