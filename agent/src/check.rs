@@ -2,8 +2,8 @@
 //! as JSON for machines. Formatting is pure so it is tested on fixed samples.
 
 use centinela_shared::{
-    AmiState, AsteriskV1, AtaDiskV1, Body, DatabaseV1, DiskAccess, EndpointV1, Envelope, Level, NvmeDiskV1, Outcome,
-    Reading, RegistrationV1, SmartStatus, Verdict,
+    AdminAppV1, AmiState, AsteriskV1, AtaDiskV1, Body, DatabaseV1, DiskAccess, EndpointV1, Envelope, Level, NvmeDiskV1,
+    Outcome, Reading, RegistrationV1, ShippingV1, SmartStatus, Verdict,
 };
 use std::fmt::Write;
 
@@ -188,6 +188,50 @@ pub fn database_summary(d: &DatabaseV1) -> String {
     )
 }
 
+/// A shipper's progress, as one line.
+pub fn shipping_summary(s: &ShippingV1) -> String {
+    let position = s.position.as_deref().unwrap_or("nada aún");
+    let mut line = if s.what == "cdr" {
+        format!("enviado hasta la llamada del {position}; {} filas desde el arranque del agente", s.shipped)
+    } else {
+        format!("leído hasta {position}; {} líneas desde el arranque del agente", s.shipped)
+    };
+    if s.catching_up {
+        line.push_str("; poniéndose al día con el historial");
+    }
+    if let Some(e) = &s.error {
+        line.push_str(&format!("; último error: {e}"));
+    }
+    line
+}
+
+/// The admin application's answer and certificate, as one line.
+pub fn admin_app_summary(a: &AdminAppV1) -> String {
+    let Some(status) = a.status.filter(|_| a.reachable) else {
+        return format!("sin respuesta: {}", a.error.as_deref().unwrap_or("—"));
+    };
+    let mut line = format!("HTTP {status}");
+    if matches!(status, 401 | 403) {
+        line.push_str(" (pide iniciar sesión)");
+    }
+    if let Some(l) = &a.location {
+        let _ = write!(line, " → {l}");
+    }
+    let _ = write!(line, " en {}", opt_num(a.latency_ms, " ms"));
+    if let Some(c) = &a.tls {
+        let left = if c.days_left < 0 { "vencido".to_string() } else { format!("quedan {} d", c.days_left) };
+        let flags = [
+            (c.self_signed, "autofirmado"),
+            (!c.trusted, "no confiable para este equipo"),
+            (!c.hostname_matches, "no cubre el nombre de url"),
+        ];
+        let flags: Vec<&str> = flags.iter().filter(|(on, _)| *on).map(|(_, w)| *w).collect();
+        let flags = if flags.is_empty() { String::new() } else { format!(", {}", flags.join(", ")) };
+        let _ = write!(line, "; certificado {} hasta {} ({left}{flags})", c.subject, c.not_after);
+    }
+    line
+}
+
 fn render_hardware(out: &mut String, readings: &[Reading]) {
     for r in readings {
         match r {
@@ -197,6 +241,12 @@ fn render_hardware(out: &mut String, readings: &[Reading]) {
                 let _ = writeln!(out, "BASE DE DATOS CDR  {}", verdict_es(&d.verdict));
                 let _ = writeln!(out, "  {} {}", d.backend, d.target);
                 let _ = writeln!(out, "  {}", database_summary(d));
+            }
+            Reading::AdminAppV1(a) => {
+                let _ = writeln!(out);
+                let _ = writeln!(out, "APLICACIÓN DE ADMINISTRACIÓN  {}", verdict_es(&a.verdict));
+                let _ = writeln!(out, "  {}", a.url);
+                let _ = writeln!(out, "  {}", admin_app_summary(a));
             }
             _ => {}
         }
@@ -302,7 +352,14 @@ pub fn render_table(env: &Envelope) -> String {
     let when = chrono::DateTime::from_timestamp_millis(env.taken_ms)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_default();
-    let Body::SampleV1(s) = &env.body;
+    let Body::SampleV1(s) = &env.body else {
+        let _ = writeln!(
+            out,
+            "El mensaje {} de {} no es una muestra (es un lote de registros de llamadas).",
+            env.seq, env.agent
+        );
+        return out;
+    };
     let _ = writeln!(out, "Centinela agente {} — servidor {} — {}", s.agent_version, env.agent, when);
     let _ = writeln!(out);
     let _ = writeln!(out, "{:<14} {:>10}  RESULTADO", "SONDA", "DURACIÓN");
@@ -586,10 +643,66 @@ mod tests {
         };
         let mut out = String::new();
         render_hardware(&mut out, &[Reading::DatabaseV1(d.clone())]);
+        let shipping = ShippingV1 {
+            what: "cdr".into(),
+            source: "mariadb 127.0.0.1:3306/asteriskcdrdb cdr".into(),
+            position: Some("2026-11-27 10:01:00".into()),
+            shipped: 76,
+            error: None,
+            catching_up: true,
+            held_back: false,
+            verdict: Verdict::ok(),
+        };
+        assert_eq!(
+            shipping_summary(&shipping),
+            "enviado hasta la llamada del 2026-11-27 10:01:00; 76 filas desde el arranque del agente; poniéndose al día con el historial"
+        );
         assert!(out.contains("BASE DE DATOS CDR  CRÍTICO: CDR desactualizado"), "{out}");
         assert!(out.contains("última fila 2026-11-27 09:55:20 (hace 42 min 0 s)"), "{out}");
         let down = DatabaseV1 { connected: false, error: Some("acceso denegado".into()), ..d };
         assert_eq!(database_summary(&down), "sin conexión: acceso denegado");
+    }
+
+    #[test]
+    fn the_admin_app_section_shows_status_latency_and_the_certificate() {
+        let mut expiring = Verdict::ok();
+        expiring.raise(Level::Warning, "el certificado TLS de la aplicación de administración vence en 4 días");
+        let a = AdminAppV1 {
+            url: "https://127.0.0.1/admin".into(),
+            reachable: true,
+            error: None,
+            status: Some(302),
+            latency_ms: Some(35),
+            location: Some("/admin/config.php".into()),
+            tls: Some(TlsCertV1 {
+                subject: "CN=pbx.example".into(),
+                issuer: "CN=pbx.example".into(),
+                not_after: "2026-12-02 12:00:00 UTC".into(),
+                days_left: 4,
+                self_signed: true,
+                trusted: false,
+                hostname_matches: true,
+            }),
+            verdict: expiring,
+        };
+        let mut out = String::new();
+        render_hardware(&mut out, &[Reading::AdminAppV1(a.clone())]);
+        assert!(out.contains("APLICACIÓN DE ADMINISTRACIÓN  ADVERTENCIA: el certificado TLS"), "{out}");
+        assert!(out.contains("  https://127.0.0.1/admin\n"), "{out}");
+        assert_eq!(
+            admin_app_summary(&a),
+            "HTTP 302 → /admin/config.php en 35 ms; certificado CN=pbx.example hasta 2026-12-02 12:00:00 UTC \
+             (quedan 4 d, autofirmado, no confiable para este equipo)"
+        );
+        let login = AdminAppV1 { status: Some(401), location: None, tls: None, ..a.clone() };
+        assert_eq!(admin_app_summary(&login), "HTTP 401 (pide iniciar sesión) en 35 ms");
+        let down = AdminAppV1 {
+            reachable: false,
+            status: None,
+            error: Some("la aplicación de administración no responde en https://127.0.0.1: conexión rechazada".into()),
+            ..a
+        };
+        assert!(admin_app_summary(&down).starts_with("sin respuesta: la aplicación de administración no responde"));
     }
 
     #[test]

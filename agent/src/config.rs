@@ -26,6 +26,11 @@ pub struct RawConfig {
     pub asterisk: Option<RawAsterisk>,
     /// The CDR database; absent means the database probe is not applicable.
     pub database: Option<RawDatabase>,
+    /// The VoIP admin web application (FreePBX, Issabel); absent means the admin_app probe is not
+    /// applicable.
+    pub admin_app: Option<RawAdminApp>,
+    /// Asterisk's queue log file; absent means it is not shipped.
+    pub queue_log: Option<RawQueueLog>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +128,23 @@ pub struct RawDatabase {
     pub cdr_table: Option<String>,
     /// Newest CDR row older than this while Asterisk processes calls: the CDR is stale. Default "15m".
     pub stale_after: Option<String>,
+    /// Ship every CDR row to the collector for the monthly reports. Default true.
+    pub ship_cdr: Option<bool>,
+    /// How often new CDR rows are read and shipped. Default "60s".
+    pub ship_every: Option<String>,
+    /// How far back the first shipment reaches. Default "62d" (this month and the previous one).
+    pub backfill: Option<String>,
+    /// How long after a call's start its row may still be written (long calls, `batch=yes` in
+    /// cdr.conf). Default "4h".
+    pub late_rows: Option<String>,
+}
+
+/// `[queue_log]`: Asterisk's queue log file, shipped for the queue figures of the monthly reports.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueueLog {
+    /// The file, e.g. "/var/log/asterisk/queue_log". Required in the section.
+    pub file: Option<PathBuf>,
 }
 
 /// Which database holds the CDR.
@@ -233,6 +255,16 @@ pub struct DatabaseConfig {
     /// A plain identifier (`[A-Za-z0-9_]+`), so it can be put in SQL as is.
     pub cdr_table: String,
     pub stale_after: Duration,
+    /// CDR shipping; `None` when `ship_cdr = false`.
+    pub ship: Option<ShipConfig>,
+}
+
+/// The validated CDR shipping keys of `[database]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShipConfig {
+    pub every: Duration,
+    pub backfill: Duration,
+    pub late_rows: Duration,
 }
 
 impl std::fmt::Debug for DatabaseConfig {
@@ -242,6 +274,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("cdr_table", &self.cdr_table)
             .field("stale_after", &self.stale_after)
+            .field("ship", &self.ship)
             .finish()
     }
 }
@@ -275,7 +308,178 @@ impl DatabaseConfig {
             Duration::from_secs(1),
             Duration::from_secs(7 * 86_400),
         )?;
-        Ok(Self { target, password, cdr_table, stale_after })
+        let ship = match raw.ship_cdr {
+            Some(false) => {
+                for (key, set) in [
+                    ("database.ship_every", raw.ship_every.is_some()),
+                    ("database.backfill", raw.backfill.is_some()),
+                    ("database.late_rows", raw.late_rows.is_some()),
+                ] {
+                    if set {
+                        return Err(invalid(key, "has no effect with ship_cdr = false; remove it"));
+                    }
+                }
+                None
+            }
+            _ => Some(ShipConfig {
+                every: parse_duration(
+                    "database.ship_every",
+                    raw.ship_every.as_deref().unwrap_or("60s"),
+                    Duration::from_secs(1),
+                    Duration::from_secs(3600),
+                )?,
+                backfill: parse_duration(
+                    "database.backfill",
+                    raw.backfill.as_deref().unwrap_or("62d"),
+                    Duration::from_secs(0),
+                    Duration::from_secs(3660 * 86_400),
+                )?,
+                late_rows: parse_duration(
+                    "database.late_rows",
+                    raw.late_rows.as_deref().unwrap_or("4h"),
+                    Duration::from_secs(60),
+                    Duration::from_secs(7 * 86_400),
+                )?,
+            }),
+        };
+        Ok(Self { target, password, cdr_table, stale_after, ship })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminApp {
+    /// The admin application's page, `https://127.0.0.1/admin` or `http://...`. No user or password:
+    /// the probe never logs in.
+    pub url: Option<String>,
+    /// Deadline of the whole request: name lookup, connect, TLS handshake and response head. Default "10s".
+    pub timeout: Option<String>,
+    /// A certificate that expires within this is a Warning. Default "21d".
+    pub cert_warn_before: Option<String>,
+}
+
+/// Where the admin application is, split from `admin_app.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminAppUrl {
+    /// `https://`.
+    pub tls: bool,
+    /// A name or an IP address (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with `/` (the fragment is dropped: it is never sent).
+    pub path: String,
+}
+
+impl AdminAppUrl {
+    /// Parses `admin_app.url`; the error is the message for that key and never repeats the url when
+    /// it holds credentials.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        const EXAMPLE: &str = "\"https://127.0.0.1/admin\"";
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("{url:?} must start with http:// or https://, like {EXAMPLE}"))?;
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "https" => true,
+            "http" => false,
+            _ => return Err(format!("{url:?} must start with http:// or https://, like {EXAMPLE}")),
+        };
+        // Any '@' before the query: a password may itself hold a '/', so the authority cannot be
+        // trusted to end at the first one. Admin app paths have no '@'.
+        if rest.split(['?', '#']).next().unwrap_or("").contains('@') {
+            return Err("must not contain a user or password: the probe only checks that the page answers and \
+                        never logs in; remove the part before @"
+                .into());
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii()) {
+            return Err(format!(
+                "{url:?} must be ASCII without spaces or control characters; percent-encode the rest (%20)"
+            ));
+        }
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let default_port = if tls { 443 } else { 80 };
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            let (host, after) =
+                bracketed.split_once(']').ok_or_else(|| format!("{url:?} has an unclosed [ in its IPv6 address"))?;
+            match after {
+                "" => (host, None),
+                p if p.starts_with(':') => (host, Some(&p[1..])),
+                _ => {
+                    return Err(format!(
+                        "{url:?} needs host:port after the IPv6 address, like \"https://[::1]:8443/admin\""
+                    ));
+                }
+            }
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, _)) if h.contains(':') => {
+                    return Err(format!("{url:?}: write an IPv6 address in brackets, like \"https://[::1]/admin\""));
+                }
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        let port = match port {
+            None => default_port,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("{url:?} has an invalid port {p:?}; use 1 to 65535"))?,
+        };
+        let host_ok = |h: &str| {
+            !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+        };
+        if !host_ok(host) {
+            return Err(format!("{url:?} needs a host, like {EXAMPLE}"));
+        }
+        let path = tail.split('#').next().unwrap_or("");
+        let path = match path.chars().next() {
+            None => "/".to_string(),
+            Some('?') => format!("/{path}"),
+            Some(_) => path.to_string(),
+        };
+        Ok(Self { tls, host: host.to_ascii_lowercase(), port, path })
+    }
+
+    /// The `Host` header: the port only when it is not the scheme's default, brackets around IPv6.
+    pub fn host_header(&self) -> String {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        if self.port == if self.tls { 443 } else { 80 } { host } else { format!("{host}:{}", self.port) }
+    }
+}
+
+/// The validated `[admin_app]` section.
+#[derive(Debug, Clone)]
+pub struct AdminAppConfig {
+    /// As written in the config (it holds no credentials), for readings and messages.
+    pub url: String,
+    pub target: AdminAppUrl,
+    /// At most 25 s, so the probe ends within the agent's 30 s limit for a network probe.
+    pub timeout: Duration,
+    pub cert_warn_before: Duration,
+}
+
+impl AdminAppConfig {
+    pub fn from_raw(raw: RawAdminApp) -> Result<Self, ConfigError> {
+        let url = raw
+            .url
+            .map(|u| u.trim().to_string())
+            .ok_or_else(|| invalid("admin_app.url", "is required in [admin_app], like \"https://127.0.0.1/admin\""))?;
+        let target = AdminAppUrl::parse(&url).map_err(|m| invalid("admin_app.url", m))?;
+        let timeout = parse_duration(
+            "admin_app.timeout",
+            raw.timeout.as_deref().unwrap_or("10s"),
+            Duration::from_millis(100),
+            Duration::from_secs(25),
+        )?;
+        let cert_warn_before = parse_duration(
+            "admin_app.cert_warn_before",
+            raw.cert_warn_before.as_deref().unwrap_or("21d"),
+            Duration::ZERO,
+            Duration::from_secs(365 * 86_400),
+        )?;
+        Ok(Self { url, target, timeout, cert_warn_before })
     }
 }
 
@@ -416,6 +620,10 @@ pub struct Config {
     pub asterisk: Option<AsteriskConfig>,
     /// `None`: no `[database]` section, the database probe is not applicable.
     pub database: Option<DatabaseConfig>,
+    /// `None`: no `[admin_app]` section, the admin_app probe is not applicable.
+    pub admin_app: Option<AdminAppConfig>,
+    /// `None`: no `[queue_log]` section, queue_log is not shipped.
+    pub queue_log: Option<PathBuf>,
     /// SHA-256 (hex) of the config file's bytes, or of the empty string when there is none.
     pub hash: String,
 }
@@ -495,6 +703,20 @@ impl Config {
             MqttUrl::parse(raw_mqtt.url.as_deref().unwrap_or(DEFAULT_MQTT_URL)).map_err(|m| invalid("mqtt.url", m))?;
         let asterisk = raw.asterisk.map(AsteriskConfig::from_raw).transpose()?;
         let database = raw.database.map(DatabaseConfig::from_raw).transpose()?;
+        let admin_app = raw.admin_app.map(AdminAppConfig::from_raw).transpose()?;
+        let queue_log = match raw.queue_log {
+            None => None,
+            Some(RawQueueLog { file: None }) => {
+                return Err(invalid(
+                    "queue_log.file",
+                    "is required in [queue_log], like \"/var/log/asterisk/queue_log\"",
+                ));
+            }
+            Some(RawQueueLog { file: Some(f) }) if !f.is_absolute() => {
+                return Err(invalid("queue_log.file", format!("{} must be an absolute path", f.display())));
+            }
+            Some(RawQueueLog { file }) => file,
+        };
         let client_id = validate_client_id(raw_mqtt.client_id.unwrap_or_else(|| format!("centinela-agent-{id}")))?;
         let mqtt = MqttConfig::validate(url, raw_mqtt.ca_file, raw_mqtt.username, raw_mqtt.password_file.as_deref())?;
         Ok(Self {
@@ -506,6 +728,8 @@ impl Config {
             client_id,
             asterisk,
             database,
+            admin_app,
+            queue_log,
             hash: sha256_hex(source),
         })
     }
@@ -529,7 +753,7 @@ pub fn hostname() -> String {
 mod tests {
     use super::*;
 
-    fn parse(toml_text: &str) -> Result<Config, ConfigError> {
+    pub(super) fn parse(toml_text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(toml_text)
             .map_err(|e| ConfigError::Syntax { path: "test.toml".into(), message: e.to_string() })?;
         Config::from_raw(raw, toml_text.as_bytes())
@@ -702,6 +926,44 @@ mod tests {
     }
 
     #[test]
+    fn an_admin_app_section_splits_its_url_and_defaults_its_durations() {
+        let a = parse("[admin_app]\nurl = \"https://127.0.0.1/admin\"").unwrap().admin_app.unwrap();
+        assert_eq!(a.target, AdminAppUrl { tls: true, host: "127.0.0.1".into(), port: 443, path: "/admin".into() });
+        assert_eq!((a.timeout, a.cert_warn_before), (Duration::from_secs(10), Duration::from_secs(21 * 86_400)));
+        assert_eq!((a.url.as_str(), a.target.host_header()), ("https://127.0.0.1/admin", "127.0.0.1".into()));
+        let text = "[admin_app]\nurl = \"http://[::1]:8080?x=1#top\"\ntimeout = \"2s\"\ncert_warn_before = \"30d\"";
+        let a = parse(text).unwrap().admin_app.unwrap();
+        assert_eq!(a.target, AdminAppUrl { tls: false, host: "::1".into(), port: 8080, path: "/?x=1".into() });
+        assert_eq!(a.target.host_header(), "[::1]:8080");
+        assert_eq!((a.timeout, a.cert_warn_before), (Duration::from_secs(2), Duration::from_secs(30 * 86_400)));
+        assert!(parse("").unwrap().admin_app.is_none(), "no section: the probe is not applicable");
+    }
+
+    #[test]
+    fn a_bad_admin_app_section_names_the_key_and_never_echoes_a_password() {
+        for (text, key) in [
+            ("[admin_app]\ntimeout = \"5s\"", "`admin_app.url`"),
+            ("[admin_app]\nurl = \"ftp://pbx/admin\"", "`admin_app.url`"),
+            ("[admin_app]\nurl = \"127.0.0.1/admin\"", "`admin_app.url`"),
+            ("[admin_app]\nurl = \"https:///admin\"", "`admin_app.url`"),
+            ("[admin_app]\nurl = \"https://pbx:0/admin\"", "`admin_app.url`"),
+            ("[admin_app]\nurl = \"https://::1/admin\"", "`admin_app.url`"),
+            ("[admin_app]\nurl = \"https://pbx/ad min\"", "`admin_app.url`"),
+            ("[admin_app]\nurl = \"https://pbx/admin\"\ntimeout = \"1m\"", "`admin_app.timeout`"),
+            ("[admin_app]\nurl = \"https://pbx/admin\"\ncert_warn_before = \"soon\"", "`admin_app.cert_warn_before`"),
+            ("[admin_app]\nurl = \"https://pbx/admin\"\nverify = false", "unknown field `verify`"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        for url in ["https://admin:hunter2@pbx/admin", "https://admin:hun/ter2@pbx/admin"] {
+            let e = err(&format!("[admin_app]\nurl = \"{url}\""));
+            assert!(e.contains("`admin_app.url`") && e.contains("user or password"), "{e}");
+            assert!(!e.contains("hunter2") && !e.contains("hun/ter2"), "a password in the url is not echoed: {e}");
+        }
+    }
+
+    #[test]
     fn the_config_hash_changes_with_the_file() {
         assert_ne!(parse("interval = \"10s\"").unwrap().hash, parse("interval = \"20s\"").unwrap().hash);
     }
@@ -709,6 +971,7 @@ mod tests {
 
 #[cfg(test)]
 mod reference_config {
+    use super::tests::parse;
     use super::*;
 
     #[test]
@@ -718,5 +981,79 @@ mod reference_config {
         let d = Config::defaults().unwrap();
         assert_eq!((c.interval, &c.state_dir, c.outbox_max_bytes), (d.interval, &d.state_dir, d.outbox_max_bytes));
         assert_eq!(c.mqtt.url, d.mqtt.url);
+    }
+
+    /// The commented section `header` of packaging/config/agent.toml, uncommented.
+    fn reference_section(header: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/config/agent.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let section: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != format!("# {header}"))
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| &l[2..])
+            .collect();
+        assert!(!section.is_empty(), "agent.toml has a commented {header} example");
+        section.join("\n")
+    }
+
+    #[test]
+    fn the_commented_database_and_queue_log_examples_parse_once_uncommented() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("cdr-password");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let text = reference_section("[database]")
+            .replace("/etc/centinela/cdr-password", &secret.display().to_string())
+            + "\n"
+            + &reference_section("[queue_log]");
+        let raw: RawConfig = toml::from_str(&text).unwrap();
+        let c = Config::from_raw(raw, b"").unwrap();
+        let d = c.database.unwrap();
+        assert_eq!(d.cdr_table, "cdr");
+        assert_eq!(
+            d.ship,
+            Some(ShipConfig {
+                every: Duration::from_secs(60),
+                backfill: Duration::from_secs(62 * 86_400),
+                late_rows: Duration::from_secs(4 * 3600)
+            })
+        );
+        assert_eq!(c.queue_log.as_deref(), Some(Path::new("/var/log/asterisk/queue_log")));
+    }
+
+    #[test]
+    fn cdr_shipping_keys_are_checked_and_can_be_switched_off() {
+        let base = "[database]\nurl = \"sqlite:///var/log/asterisk/master.db\"\n";
+        assert!(parse(base).unwrap().database.unwrap().ship.is_some(), "shipping is on by default");
+        assert_eq!(parse(&format!("{base}ship_cdr = false")).unwrap().database.unwrap().ship, None);
+        for (extra, key) in [
+            ("ship_cdr = false\nbackfill = \"1d\"", "`database.backfill`"),
+            ("ship_every = \"0s\"", "`database.ship_every`"),
+            ("late_rows = \"30s\"", "`database.late_rows`"),
+            ("backfill = \"mucho\"", "`database.backfill`"),
+        ] {
+            let e = parse(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+        let e = parse("[queue_log]").unwrap_err().to_string();
+        assert!(e.contains("`queue_log.file`"), "{e}");
+        let e = parse("[queue_log]\nfile = \"queue_log\"").unwrap_err().to_string();
+        assert!(e.contains("absolute"), "{e}");
+    }
+
+    #[test]
+    fn the_commented_admin_app_example_parses_once_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/config/agent.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let section: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "# [admin_app]")
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| &l[2..])
+            .collect();
+        assert!(!section.is_empty(), "agent.toml has a commented [admin_app] example");
+        let raw: RawConfig = toml::from_str(&section.join("\n")).unwrap();
+        let a = Config::from_raw(raw, b"").unwrap().admin_app.unwrap();
+        assert_eq!((a.url.as_str(), a.timeout), ("https://127.0.0.1/admin", Duration::from_secs(10)));
     }
 }

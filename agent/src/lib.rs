@@ -2,6 +2,7 @@
 //! the same entry point serves the packaged binary, the collector's `--local-agent` and the tests.
 
 pub mod ami;
+pub mod cdr;
 pub mod check;
 pub mod cli;
 pub mod config;

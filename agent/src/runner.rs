@@ -71,6 +71,7 @@ pub async fn build_envelope(
 pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let mut outbox = Outbox::open(&config.state_dir, config.outbox_max_bytes)?;
     let mut probes = ProbeSet::new(&crate::probes::ProbeConfig::from_config(&config));
+    let mut shippers = Shippers::new(&config, &mut outbox)?;
     let status_topic = Topic::new(&config.id, TopicKind::Status).to_string();
     let sample_topic = Topic::new(&config.id, TopicKind::Sample).to_string();
     let birth_topic = Topic::new(&config.id, TopicKind::Birth).to_string();
@@ -96,7 +97,8 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
             _ = ticker.tick() => {
                 // Probes first (a network probe may take seconds), then the outbox assigns the seq
                 // and stores the sample in one transaction.
-                let taken = take_sample(&mut probes, &paths).await;
+                let mut taken = take_sample(&mut probes, &paths).await;
+                taken.readings.extend(shippers.readings());
                 let (id, interval) = (&config.id, config.interval);
                 let pushed = outbox.push_with(|seq, stats| encode_envelope(&envelope(id, interval, seq, stats, taken)));
                 match pushed {
@@ -130,6 +132,9 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
                     crate::events::BrokerDisconnected { broker: &broker, error: &error, retry_in_ms: delay.as_millis() as u64 }.emit();
                     reconnect_at = Some(Instant::now() + delay);
                 }
+            }
+            _ = sleep_until_opt(shippers.next_at), if shippers.next_at.is_some() => {
+                shippers.poll(&mut outbox, &config.id).await;
             }
             _ = sleep_until_opt(reconnect_at), if reconnect_at.is_some() => {
                 reconnect_at = None;
@@ -183,6 +188,73 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
     }
     tracing::info!(backlog = outbox.stats().backlog, "agent stopped");
     Ok(())
+}
+
+/// The CDR and `queue_log` shippers, polled on their own schedule.
+struct Shippers {
+    cdr: Option<crate::cdr::CdrShipper>,
+    queue_log: Option<crate::cdr::queue_log::QueueLogShipper>,
+    every: Duration,
+    /// When to poll next; `None` when nothing is shipped.
+    next_at: Option<Instant>,
+}
+
+impl Shippers {
+    fn new(config: &Config, outbox: &mut Outbox) -> anyhow::Result<Self> {
+        let ship = config.database.as_ref().and_then(|d| d.ship.map(|s| (d.clone(), s)));
+        let every = ship.as_ref().map_or(Duration::from_secs(60), |(_, s)| s.every);
+        let cdr = match ship {
+            Some((db, s)) => {
+                let mut settings = crate::cdr::ShipSettings::default();
+                settings.plan.backfill = chrono::TimeDelta::from_std(s.backfill)?;
+                settings.plan.late = chrono::TimeDelta::from_std(s.late_rows)?;
+                Some(crate::cdr::CdrShipper::new(db, settings, outbox)?)
+            }
+            None => None,
+        };
+        let queue_log = match &config.queue_log {
+            Some(path) => Some(crate::cdr::queue_log::QueueLogShipper::new(path.clone(), outbox)?),
+            None => None,
+        };
+        // The first poll waits a little, so the first sample is not held up by a backfill.
+        let next_at = (cdr.is_some() || queue_log.is_some()).then(|| Instant::now() + Duration::from_secs(2));
+        Ok(Self { cdr, queue_log, every, next_at })
+    }
+
+    fn readings(&self) -> Vec<centinela_shared::Reading> {
+        let cdr = self.cdr.as_ref().map(|c| c.reading());
+        let queue_log = self.queue_log.as_ref().map(|q| q.reading());
+        cdr.into_iter().chain(queue_log).map(centinela_shared::Reading::ShippingV1).collect()
+    }
+
+    /// Polls each shipper once. With more to read (a backfill), the next poll comes at once.
+    async fn poll(&mut self, outbox: &mut Outbox, agent: &AgentId) {
+        let mut more = false;
+        if let Some(c) = &mut self.cdr {
+            match c.poll(outbox, agent).await {
+                Ok(s) => {
+                    more |= s.more;
+                    if s.new > 0 || s.held_back {
+                        tracing::info!(new = s.new, read = s.read, batches = s.batches, more = s.more, held_back = s.held_back, high = ?c.high(), "CDR shipped");
+                    }
+                }
+                Err(e) => tracing::warn!(error = e.as_str(), "CDR not shipped"),
+            }
+        }
+        if let Some(q) = &mut self.queue_log {
+            match q.poll(outbox, agent) {
+                Ok(t) => {
+                    more |= t.more;
+                    if t.lines > 0 {
+                        tracing::info!(lines = t.lines, batches = t.batches, more = t.more, "queue_log shipped");
+                    }
+                }
+                Err(e) => tracing::warn!(error = e.as_str(), "queue_log not shipped"),
+            }
+        }
+        let wait = if more { Duration::from_millis(200) } else { self.every };
+        self.next_at = Some(Instant::now() + wait);
+    }
 }
 
 /// How long a clean stop may take to deliver what is left in the outbox.

@@ -191,6 +191,8 @@ fn start_local_agent(
         client_id: format!("centinela-agent-{id}"),
         asterisk: None,
         database: None,
+        admin_app: None,
+        queue_log: None,
         id,
         interval: interval.unwrap_or(Duration::from_secs(10)),
         state_dir: config.data_dir.join("local-agent"),

@@ -7,10 +7,12 @@
 //!   `tests/golden.rs`, which decodes bytes produced by earlier releases).
 //! - Every topic is built and parsed in [`topic`]; no other module formats a topic string.
 
+pub mod cdr;
 pub mod codec;
 pub mod sample;
 pub mod topic;
 
+pub use cdr::{CdrBatchV1, CdrRowV1, QueueLogBatchV1, QueueLogEntryV1, ROW_KEY_LEN};
 pub use codec::{DecodeError, MAX_PAYLOAD_BYTES, decode_birth, decode_envelope, encode_birth, encode_envelope};
 pub use sample::*;
 pub use topic::{AgentId, AgentIdError, Presence, Topic, TopicKind};

@@ -33,6 +33,10 @@ pub struct Envelope {
 pub enum Body {
     /// A periodic (or on-demand) sample of every probe.
     SampleV1(SampleV1),
+    /// CDR rows shipped for the monthly reports.
+    CdrBatchV1(crate::cdr::CdrBatchV1),
+    /// `queue_log` lines shipped for the monthly reports.
+    QueueLogBatchV1(crate::cdr::QueueLogBatchV1),
 }
 
 /// A periodic sample: the agent's own state, what each probe did, and what each probe read.
@@ -102,6 +106,11 @@ pub enum Reading {
     AsteriskV1(AsteriskV1),
     /// The CDR database: liveness and freshness (probe `database`).
     DatabaseV1(DatabaseV1),
+    /// The VoIP admin web application (FreePBX, Issabel) over HTTP(S) (probe `admin_app`).
+    AdminAppV1(AdminAppV1),
+    /// How far CDR rows or `queue_log` lines have been shipped to the collector (not a probe: the
+    /// agent's shippers add it to every sample).
+    ShippingV1(ShippingV1),
 }
 
 /// Whether Asterisk's manager interface answered.
@@ -204,6 +213,46 @@ pub struct DatabaseV1 {
     pub newest_age_s: Option<u64>,
     pub rows_last_hour: Option<u64>,
     pub verdict: Verdict,
+}
+
+/// The VoIP admin web application (FreePBX, Issabel): does it answer one `GET`, how fast, and the
+/// TLS certificate it presents. Redirects are reported, not followed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminAppV1 {
+    /// The configured url, e.g. `https://127.0.0.1/admin`; never credentials (the config refuses them).
+    pub url: String,
+    /// An HTTP response head was read (whatever its status).
+    pub reachable: bool,
+    /// Why not, or what broke after the head, in Spanish, with the fix.
+    pub error: Option<String>,
+    /// The HTTP status code, e.g. 200, 302, 401.
+    pub status: Option<u16>,
+    /// Milliseconds from the start of the connection to the end of the response head.
+    pub latency_ms: Option<u32>,
+    /// The `Location` header of a redirect, as sent.
+    pub location: Option<String>,
+    /// The server's certificate (`https://` only, once the handshake completed).
+    pub tls: Option<TlsCertV1>,
+    pub verdict: Verdict,
+}
+
+/// The leaf certificate a TLS server presented, read but not required to be valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsCertV1 {
+    /// Subject distinguished name, RFC 4514 (`CN=pbx.example.com,O=...`).
+    pub subject: String,
+    /// Issuer distinguished name, RFC 4514.
+    pub issuer: String,
+    /// notAfter as `YYYY-MM-DD HH:MM:SS UTC`.
+    pub not_after: String,
+    /// Whole days from the sample to notAfter, rounded down; negative once expired.
+    pub days_left: i64,
+    /// Subject and issuer are the same name: normal for a PBX's admin app, shown but not judged.
+    pub self_signed: bool,
+    /// The chain verifies (signatures and dates) up to a root in the agent host's trust store.
+    pub trusted: bool,
+    /// A subjectAltName of the certificate covers the url's host (name or IP address).
+    pub hostname_matches: bool,
 }
 
 /// How far a disk could be read.
@@ -484,4 +533,24 @@ pub struct BirthV1 {
     pub interval_ms: u32,
     /// When the agent (re)connected, milliseconds since the Unix epoch.
     pub started_ms: i64,
+}
+
+/// One shipper's progress: CDR rows or `queue_log` lines on their way to the collector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippingV1 {
+    /// "cdr" or "queue_log".
+    pub what: String,
+    /// Where it reads: `mariadb 127.0.0.1:3306/asteriskcdrdb cdr`, or the file; never a password.
+    pub source: String,
+    /// How far it has read: the newest `calldate` shipped, or `device:inode@offset` of the file.
+    pub position: Option<String>,
+    /// Rows or lines put in the outbox since the agent started.
+    pub shipped: u64,
+    /// The last poll's error, in Spanish with the fix.
+    pub error: Option<String>,
+    /// The last poll stopped with more to read (a backfill in progress).
+    pub catching_up: bool,
+    /// The outbox is full of call records (broker or collector away): reading waits.
+    pub held_back: bool,
+    pub verdict: Verdict,
 }

@@ -183,3 +183,189 @@ fn postcard_is_several_times_smaller_than_json_for_the_same_sample() {
     let json = serde_json::to_vec(&value).unwrap().len();
     assert!(postcard * 2 < json, "postcard {postcard} B vs JSON {json} B");
 }
+
+/// The admin application readings added with the admin_app probe: one answering over TLS with a
+/// certificate close to expiry, one not answering.
+fn sample_v1_admin_app() -> Envelope {
+    let mut expiring = Verdict::ok();
+    expiring.raise(Level::Warning, "el certificado TLS de la aplicación de administración vence en 4 días");
+    let mut down = Verdict::ok();
+    down.raise(
+        Level::Critical,
+        "la aplicación de administración no responde en http://127.0.0.1:8080/: conexión rechazada en 127.0.0.1:8080",
+    );
+    Envelope {
+        v: WIRE_VERSION,
+        agent: "pbx-rentas-01".into(),
+        seq: 4321,
+        taken_ms: 1_795_780_800_000,
+        body: Body::SampleV1(SampleV1 {
+            agent_version: "0.1.0".into(),
+            interval_ms: 10_000,
+            outbox: OutboxStats::default(),
+            probes: vec![ProbeReport { probe: "admin_app".into(), outcome: Outcome::Ok, duration_us: 12_500 }],
+            readings: vec![
+                Reading::AdminAppV1(AdminAppV1 {
+                    url: "https://127.0.0.1/admin".into(),
+                    reachable: true,
+                    error: None,
+                    status: Some(302),
+                    latency_ms: Some(48),
+                    location: Some("/admin/config.php".into()),
+                    tls: Some(TlsCertV1 {
+                        subject: "CN=pbx-rentas-01,O=Rentas".into(),
+                        issuer: "CN=pbx-rentas-01,O=Rentas".into(),
+                        not_after: "2026-12-02 12:00:00 UTC".into(),
+                        days_left: 4,
+                        self_signed: true,
+                        trusted: false,
+                        hostname_matches: false,
+                    }),
+                    verdict: expiring,
+                }),
+                Reading::AdminAppV1(AdminAppV1 {
+                    url: "http://127.0.0.1:8080/".into(),
+                    reachable: false,
+                    error: Some(down.reasons[0].clone()),
+                    status: None,
+                    latency_ms: None,
+                    location: None,
+                    tls: None,
+                    verdict: down,
+                }),
+            ],
+        }),
+    }
+}
+
+#[test]
+fn admin_app_readings_encoded_when_the_probe_was_added_still_decode() {
+    let value = sample_v1_admin_app();
+    check_golden("sample_v1_admin_app.bin", &encode_envelope(&value), |b| decode_envelope(b) == Ok(value.clone()));
+}
+
+/// The call-record batches and the shipping reading added with CDR shipping: a FreePBX row (every
+/// optional column present), an Issabel-style row (no linkedid, sequence or peeraccount, one extra
+/// column), two queue_log lines and the shipper's progress in a sample.
+fn call_records() -> Vec<Envelope> {
+    let freepbx = CdrRowV1 {
+        calldate: "2026-11-27 09:51:38".into(),
+        clid: "\"John Smith\" <3105550123>".into(),
+        src: "3105550123".into(),
+        dst: "sales".into(),
+        dcontext: "ext-queues".into(),
+        channel: "PJSIP/carrier-00000001".into(),
+        dstchannel: String::new(),
+        lastapp: "Queue".into(),
+        lastdata: "sales,t,,,900".into(),
+        duration: 40,
+        billsec: 40,
+        disposition: "ANSWERED".into(),
+        amaflags: "3".into(),
+        accountcode: String::new(),
+        uniqueid: "1795773098.1".into(),
+        userfield: "queue:sales".into(),
+        linkedid: Some("1795773098.1".into()),
+        sequence: Some(1),
+        peeraccount: Some(String::new()),
+        did: Some("5001".into()),
+        recordingfile: Some(String::new()),
+        cnum: Some(String::new()),
+        cnam: Some(String::new()),
+        outbound_cnum: Some(String::new()),
+        outbound_cnam: Some(String::new()),
+        dst_cnam: Some(String::new()),
+        extra: vec![],
+    };
+    let issabel = CdrRowV1 {
+        calldate: "2026-11-27 10:02:11".into(),
+        src: "1001".into(),
+        dst: "95550100".into(),
+        dcontext: "from-internal".into(),
+        disposition: "BUSY".into(),
+        uniqueid: "1700000000.7".into(),
+        extra: vec![("campaign".into(), "cobros".into())],
+        ..CdrRowV1::default()
+    };
+    let mut waiting = Verdict::ok();
+    waiting.raise(Level::Warning, "el CDR espera: la bandeja de salida está llena de registros sin confirmar");
+    vec![
+        Envelope {
+            v: WIRE_VERSION,
+            agent: "pbx-rentas-01".into(),
+            seq: 77,
+            taken_ms: 1_795_773_200_000,
+            body: Body::CdrBatchV1(CdrBatchV1 {
+                source: "mariadb 127.0.0.1:3306/asteriskcdrdb cdr".into(),
+                rows: vec![freepbx, issabel],
+            }),
+        },
+        Envelope {
+            v: WIRE_VERSION,
+            agent: "pbx-rentas-01".into(),
+            seq: 78,
+            taken_ms: 1_795_773_200_001,
+            body: Body::QueueLogBatchV1(QueueLogBatchV1 {
+                source: "/var/log/asterisk/queue_log".into(),
+                entries: vec![
+                    QueueLogEntryV1 {
+                        time: 1_795_773_101,
+                        callid: "1795773098.1".into(),
+                        queue: "sales".into(),
+                        agent: "Local/1002@from-queue/n".into(),
+                        event: "CONNECT".into(),
+                        data: vec!["3".into(), "1795773098.9".into(), "2".into()],
+                        offset: 62,
+                        file_id: "2049:131:9f86d081".into(),
+                    },
+                    QueueLogEntryV1 {
+                        event: "?".into(),
+                        data: vec!["garbage".into()],
+                        offset: 140,
+                        file_id: "2049:131:9f86d081".into(),
+                        ..QueueLogEntryV1::default()
+                    },
+                ],
+            }),
+        },
+        Envelope {
+            v: WIRE_VERSION,
+            agent: "pbx-rentas-01".into(),
+            seq: 79,
+            taken_ms: 1_795_773_210_000,
+            body: Body::SampleV1(SampleV1 {
+                agent_version: "0.1.0".into(),
+                interval_ms: 10_000,
+                outbox: OutboxStats { backlog: 40, dropped_total: 0 },
+                probes: vec![],
+                readings: vec![Reading::ShippingV1(ShippingV1 {
+                    what: "cdr".into(),
+                    source: "mariadb 127.0.0.1:3306/asteriskcdrdb cdr".into(),
+                    position: Some("2026-11-27 10:02:11".into()),
+                    shipped: 76,
+                    error: None,
+                    catching_up: false,
+                    held_back: true,
+                    verdict: waiting,
+                })],
+            }),
+        },
+    ]
+}
+
+#[test]
+fn call_record_batches_encoded_when_shipping_was_added_still_decode() {
+    for (i, value) in call_records().into_iter().enumerate() {
+        let name = format!("call_records_{i}.bin");
+        check_golden(&name, &encode_envelope(&value), |b| decode_envelope(b) == Ok(value.clone()));
+    }
+}
+
+#[test]
+fn a_row_identity_computed_when_shipping_was_added_never_changes() {
+    // The collector stores rows by this identity; a change would store every row shipped again
+    // after an upgrade a second time.
+    let Body::CdrBatchV1(b) = &call_records()[0].body else { unreachable!() };
+    let hex: Vec<String> = b.rows.iter().map(|r| r.key().iter().map(|x| format!("{x:02x}")).collect()).collect();
+    check_golden("cdr_row_keys.txt", hex.join("\n").as_bytes(), |old| old == hex.join("\n").as_bytes());
+}

@@ -261,12 +261,24 @@ impl Agent {
 
     /// `mqtt_extra` is appended to the `[mqtt]` section (e.g. `ca_file = "..."`).
     pub fn start_with(dir: &Path, id: &str, broker_url: &str, interval: &str, mqtt_extra: &str) -> Self {
+        Self::start_with_sections(dir, id, broker_url, interval, mqtt_extra, "")
+    }
+
+    /// Like [`Agent::start_with`], with more sections (`[database]`, `[queue_log]`...) after `[mqtt]`.
+    pub fn start_with_sections(
+        dir: &Path,
+        id: &str,
+        broker_url: &str,
+        interval: &str,
+        mqtt_extra: &str,
+        sections: &str,
+    ) -> Self {
         std::fs::create_dir_all(dir).expect("agent dir");
         let conf = dir.join("agent.toml");
         std::fs::write(
             &conf,
             format!(
-                "id = \"{id}\"\ninterval = \"{interval}\"\nstate_dir = \"{}/state\"\n[mqtt]\nurl = \"{broker_url}\"\n{mqtt_extra}\n",
+                "id = \"{id}\"\ninterval = \"{interval}\"\nstate_dir = \"{}/state\"\n[mqtt]\nurl = \"{broker_url}\"\n{mqtt_extra}\n{sections}\n",
                 dir.display()
             ),
         )
@@ -293,6 +305,13 @@ impl Agent {
     fn outbox(&self) -> Option<Connection> {
         let path = self.dir.join("state/outbox.db");
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()
+    }
+
+    /// Call-record batches waiting in the outbox.
+    pub fn records_backlog(&self) -> u64 {
+        self.outbox()
+            .and_then(|c| c.query_row("SELECT count(*) FROM outbox WHERE kind = 1", [], |r| r.get::<_, i64>(0)).ok())
+            .unwrap_or(0) as u64
     }
 
     /// The last seq the agent assigned (0 before the first sample).
@@ -371,6 +390,20 @@ impl Collector {
 
     pub fn sample_count(&self, agent: &str) -> u64 {
         self.seqs(agent).len() as u64
+    }
+
+    /// The CDR rows stored for an agent, as `(uniqueid, sequence)`, sorted.
+    pub fn cdr_ids(&self, agent: &str) -> Vec<(String, Option<i64>)> {
+        let Some(c) = self.db() else { return vec![] };
+        let Ok(mut stmt) = c.prepare(
+            "SELECT uniqueid, sequence FROM cdr JOIN servers ON servers.id = server_id WHERE agent_id = ?1
+             ORDER BY uniqueid, sequence",
+        ) else {
+            return vec![];
+        };
+        stmt.query_map([agent], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map(|rows| rows.filter_map(Result::ok).collect())
+            .unwrap_or_default()
     }
 
     /// Rows in `rejected`: (topic, payload, error).

@@ -213,7 +213,7 @@ fn age(seconds: Option<i64>) -> Option<u64> {
     seconds.map(|s| u64::try_from(s.max(0)).unwrap_or(0))
 }
 
-fn timed_out(what: &str, target: &str, d: Duration) -> String {
+pub(crate) fn timed_out(what: &str, target: &str, d: Duration) -> String {
     format!("{what} con {target} no terminó en {} s: la base de datos no responde o está sobrecargada", d.as_secs())
 }
 
@@ -243,7 +243,14 @@ pub async fn visit(config: &DatabaseConfig) -> Visit {
 }
 
 /// A MariaDB/MySQL error in Spanish, with the fix.
-fn mariadb_error(e: &mysql_async::Error, host: &str, port: u16, user: &str, database: &str, table: &str) -> String {
+pub(crate) fn mariadb_error(
+    e: &mysql_async::Error,
+    host: &str,
+    port: u16,
+    user: &str,
+    database: &str,
+    table: &str,
+) -> String {
     match e {
         mysql_async::Error::Server(s) => match s.code {
             1045 => format!(
@@ -264,6 +271,25 @@ fn mariadb_error(e: &mysql_async::Error, host: &str, port: u16, user: &str, data
     }
 }
 
+/// Connection options for the CDR database on MariaDB/MySQL.
+pub(crate) fn mariadb_opts(
+    host: &str,
+    port: u16,
+    user: &str,
+    database: &str,
+    password: Option<&str>,
+) -> mysql_async::OptsBuilder {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host)
+        .tcp_port(port)
+        .user(Some(user))
+        .pass(password)
+        .db_name(Some(database))
+        // Stay on the TCP address configured: switching to the unix socket would change how the
+        // server authenticates the user (unix_socket plugin for root on Debian).
+        .prefer_socket(false)
+}
+
 async fn visit_mariadb(
     host: &str,
     port: u16,
@@ -275,15 +301,7 @@ async fn visit_mariadb(
     use mysql_async::prelude::Queryable;
     let target = format!("{host}:{port}/{database}");
     let err = |e: &mysql_async::Error| mariadb_error(e, host, port, user, database, table);
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(host)
-        .tcp_port(port)
-        .user(Some(user))
-        .pass(password)
-        .db_name(Some(database))
-        // Stay on the TCP address configured: switching to the unix socket would change how the
-        // server authenticates the user (unix_socket plugin for root on Debian).
-        .prefer_socket(false);
+    let opts = mariadb_opts(host, port, user, database, password);
     let started = Instant::now();
     let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, mysql_async::Conn::new(opts)).await {
         Ok(Ok(c)) => c,
@@ -322,7 +340,7 @@ async fn visit_mariadb(
 }
 
 /// A PostgreSQL error in Spanish, with the fix.
-fn postgresql_error(
+pub(crate) fn postgresql_error(
     e: &tokio_postgres::Error,
     host: &str,
     port: u16,
@@ -354,6 +372,23 @@ fn postgresql_error(
     }
 }
 
+/// Connection settings for the CDR database on PostgreSQL.
+pub(crate) fn postgresql_config(
+    host: &str,
+    port: u16,
+    user: &str,
+    database: &str,
+    password: Option<&str>,
+) -> tokio_postgres::Config {
+    let mut config = tokio_postgres::Config::new();
+    config.host(host).port(port).user(user).dbname(database).connect_timeout(CONNECT_TIMEOUT);
+    config.application_name("centinela-agent");
+    if let Some(p) = password {
+        config.password(p);
+    }
+    config
+}
+
 async fn visit_postgresql(
     host: &str,
     port: u16,
@@ -364,12 +399,7 @@ async fn visit_postgresql(
 ) -> Visit {
     let target = format!("{host}:{port}/{database}");
     let err = |e: &tokio_postgres::Error| postgresql_error(e, host, port, user, database, table);
-    let mut config = tokio_postgres::Config::new();
-    config.host(host).port(port).user(user).dbname(database).connect_timeout(CONNECT_TIMEOUT);
-    config.application_name("centinela-agent");
-    if let Some(p) = password {
-        config.password(p);
-    }
+    let config = postgresql_config(host, port, user, database, password);
     let started = Instant::now();
     let (client, connection) = match tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tokio_postgres::NoTls)).await
     {

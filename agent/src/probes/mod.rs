@@ -4,6 +4,7 @@
 //! "absent" is reported as not applicable, never as failed. Every run yields one [`ProbeReport`] per
 //! probe, in [`ProbeKind::ALL`] order, with its duration.
 
+pub mod admin_app;
 pub mod asterisk;
 pub mod database;
 pub mod filesystems;
@@ -34,11 +35,12 @@ pub enum ProbeKind {
     Smart,
     Asterisk,
     Database,
+    AdminApp,
 }
 
 impl ProbeKind {
     /// In run order: `database` follows `asterisk`, whose calls-processed counter it compares with.
-    pub const ALL: [ProbeKind; 7] = [
+    pub const ALL: [ProbeKind; 8] = [
         ProbeKind::Host,
         ProbeKind::Filesystems,
         ProbeKind::Raid,
@@ -46,6 +48,7 @@ impl ProbeKind {
         ProbeKind::Smart,
         ProbeKind::Asterisk,
         ProbeKind::Database,
+        ProbeKind::AdminApp,
     ];
 
     /// The wire name: the same word as the file name and the log field.
@@ -58,6 +61,7 @@ impl ProbeKind {
             ProbeKind::Smart => "smart",
             ProbeKind::Asterisk => "asterisk",
             ProbeKind::Database => "database",
+            ProbeKind::AdminApp => "admin_app",
         }
     }
 }
@@ -71,6 +75,7 @@ pub enum Probe {
     Smart(smart::Smart),
     Asterisk(asterisk::Asterisk),
     Database(database::Database),
+    AdminApp(admin_app::AdminApp),
 }
 
 impl Probe {
@@ -83,6 +88,7 @@ impl Probe {
             ProbeKind::Smart => Probe::Smart(smart::Smart::default()),
             ProbeKind::Asterisk => Probe::Asterisk(asterisk::Asterisk::new(config.asterisk.clone())),
             ProbeKind::Database => Probe::Database(database::Database::new(config.database.clone())),
+            ProbeKind::AdminApp => Probe::AdminApp(admin_app::AdminApp::new(config.admin_app.clone())),
         }
     }
 
@@ -95,6 +101,7 @@ impl Probe {
             Probe::Smart(_) => ProbeKind::Smart,
             Probe::Asterisk(_) => ProbeKind::Asterisk,
             Probe::Database(_) => ProbeKind::Database,
+            Probe::AdminApp(_) => ProbeKind::AdminApp,
         }
     }
 
@@ -106,7 +113,7 @@ impl Probe {
             Probe::Raid(p) => p.collect(paths, out),
             Probe::Sensors(p) => p.collect(paths, out),
             Probe::Smart(p) => p.collect(paths, out),
-            Probe::Asterisk(_) | Probe::Database(_) => Ok(()),
+            Probe::Asterisk(_) | Probe::Database(_) | Probe::AdminApp(_) => Ok(()),
         }
     }
 }
@@ -123,11 +130,17 @@ pub struct ProbeConfig {
     pub asterisk: Option<crate::config::AsteriskConfig>,
     /// `None`: no `[database]` section, the database probe is not applicable.
     pub database: Option<crate::config::DatabaseConfig>,
+    /// `None`: no `[admin_app]` section, the admin_app probe is not applicable.
+    pub admin_app: Option<crate::config::AdminAppConfig>,
 }
 
 impl ProbeConfig {
     pub fn from_config(config: &crate::config::Config) -> Self {
-        Self { asterisk: config.asterisk.clone(), database: config.database.clone() }
+        Self {
+            asterisk: config.asterisk.clone(),
+            database: config.database.clone(),
+            admin_app: config.admin_app.clone(),
+        }
     }
 }
 
@@ -170,6 +183,9 @@ impl ProbeSet {
                         .await
                         .unwrap_or_else(|_| Err(ProbeError::Failed(format!("no terminó en {NETWORK_PROBE_LIMIT:?}"))))
                 }
+                Probe::AdminApp(p) => tokio::time::timeout(NETWORK_PROBE_LIMIT, p.collect(&mut readings))
+                    .await
+                    .unwrap_or_else(|_| Err(ProbeError::Failed(format!("no terminó en {NETWORK_PROBE_LIMIT:?}")))),
                 _ => {
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe.collect_sync(paths, &mut readings)))
                         .unwrap_or_else(|_| {

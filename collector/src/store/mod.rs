@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 
 pub const DB_FILE: &str = "centinela.db";
 
-const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("../../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial", include_str!("../../migrations/0001_initial.sql")),
+    ("0002_cdr", include_str!("../../migrations/0002_cdr.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

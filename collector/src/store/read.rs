@@ -20,6 +20,12 @@ pub struct ServerRow {
     pub interval_ms: i64,
     pub first_seen: String,
     pub status_since: String,
+    /// CDR rows stored for this server.
+    pub cdr_rows: i64,
+    /// The newest `calldate` stored (the PBX's local time).
+    pub cdr_newest: Option<String>,
+    /// `queue_log` lines stored for this server.
+    pub queue_log_rows: i64,
 }
 
 pub fn rfc3339(ms: i64) -> String {
@@ -29,7 +35,7 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 const SERVER_COLUMNS: &str = "agent_id, status, last_seen, last_seq, samples, hostname, agent_version, config_hash,
-    probes, interval_ms, first_seen, status_since";
+    probes, interval_ms, first_seen, status_since, cdr_rows, cdr_newest, queue_log_rows";
 
 fn server_row(r: &Row) -> rusqlite::Result<ServerRow> {
     let probes: Option<String> = r.get(8)?;
@@ -46,6 +52,9 @@ fn server_row(r: &Row) -> rusqlite::Result<ServerRow> {
         interval_ms: r.get(9)?,
         first_seen: rfc3339(r.get(10)?),
         status_since: rfc3339(r.get(11)?),
+        cdr_rows: r.get(12)?,
+        cdr_newest: r.get(13)?,
+        queue_log_rows: r.get(14)?,
     })
 }
 

@@ -251,6 +251,11 @@ impl Applier {
                     return reject(tx, topic, payload, now, format!("seq {} is outside 1..2^63", env.seq));
                 }
                 let server = self.register(tx, agent, now)?;
+                let s = match &env.body {
+                    centinela_shared::Body::SampleV1(s) => s,
+                    centinela_shared::Body::CdrBatchV1(b) => return store_cdr(tx, server, b, now),
+                    centinela_shared::Body::QueueLogBatchV1(b) => return store_queue_log(tx, server, b, now),
+                };
                 let inserted = tx
                 .prepare_cached(
                     "INSERT INTO samples (server_id, seq, taken_ms, received_ms, payload) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -260,7 +265,6 @@ impl Applier {
                 if inserted == 0 {
                     return Ok(Applied::Duplicate);
                 }
-                let centinela_shared::Body::SampleV1(s) = &env.body;
                 let d = self.deltas.entry(server).or_insert(Delta {
                     stored: 0,
                     max_seq: 0,
@@ -315,6 +319,116 @@ impl Applier {
     }
 }
 
+/// Stores a batch of CDR rows, each once: a row already stored (same server, same
+/// [`CdrRowV1::key`](centinela_shared::CdrRowV1::key)) is skipped. `Duplicate` when nothing was new.
+fn store_cdr(
+    tx: &Transaction,
+    server: i64,
+    batch: &centinela_shared::CdrBatchV1,
+    now: i64,
+) -> rusqlite::Result<Applied> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO cdr (server_id, row_key, calldate, clid, src, dst, dcontext, channel, dstchannel, lastapp,
+                          lastdata, duration, billsec, disposition, amaflags, accountcode, uniqueid, userfield,
+                          linkedid, sequence, peeraccount, did, recordingfile, cnum, cnam, outbound_cnum,
+                          outbound_cnam, dst_cnam, extra, received_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+                 ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
+         ON CONFLICT (server_id, row_key) DO NOTHING",
+    )?;
+    let mut stored = 0i64;
+    let mut newest: Option<&str> = None;
+    for r in &batch.rows {
+        let extra = (!r.extra.is_empty()).then(|| {
+            serde_json::Value::Object(
+                r.extra.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
+            )
+            .to_string()
+        });
+        let n = insert.execute(params![
+            server,
+            r.key().as_slice(),
+            r.calldate,
+            r.clid,
+            r.src,
+            r.dst,
+            r.dcontext,
+            r.channel,
+            r.dstchannel,
+            r.lastapp,
+            r.lastdata,
+            r.duration,
+            r.billsec,
+            r.disposition,
+            r.amaflags,
+            r.accountcode,
+            r.uniqueid,
+            r.userfield,
+            r.linkedid,
+            r.sequence,
+            r.peeraccount,
+            r.did,
+            r.recordingfile,
+            r.cnum,
+            r.cnam,
+            r.outbound_cnum,
+            r.outbound_cnam,
+            r.dst_cnam,
+            extra,
+            now
+        ])?;
+        if n > 0 {
+            stored += 1;
+            newest = Some(newest.map_or(r.calldate.as_str(), |n| n.max(r.calldate.as_str())));
+        }
+    }
+    if stored == 0 {
+        return Ok(Applied::Duplicate);
+    }
+    tx.prepare_cached(
+        "UPDATE servers SET cdr_rows = cdr_rows + ?2,
+                cdr_newest = CASE WHEN cdr_newest IS NULL OR cdr_newest < ?3 THEN ?3 ELSE cdr_newest END
+         WHERE id = ?1",
+    )?
+    .execute(params![server, stored, newest])?;
+    Ok(Applied::Stored)
+}
+
+/// Stores a batch of `queue_log` lines, each once (same server, same file and offset).
+fn store_queue_log(
+    tx: &Transaction,
+    server: i64,
+    batch: &centinela_shared::QueueLogBatchV1,
+    now: i64,
+) -> rusqlite::Result<Applied> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO queue_log (server_id, row_key, time, callid, queue, agent, event, data, received_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (server_id, row_key) DO NOTHING",
+    )?;
+    let mut stored = 0i64;
+    for e in &batch.entries {
+        let data = serde_json::Value::from(e.data.clone()).to_string();
+        stored += insert.execute(params![
+            server,
+            e.key().as_slice(),
+            e.time,
+            e.callid,
+            e.queue,
+            e.agent,
+            e.event,
+            data,
+            now
+        ])? as i64;
+    }
+    if stored == 0 {
+        return Ok(Applied::Duplicate);
+    }
+    tx.prepare_cached("UPDATE servers SET queue_log_rows = queue_log_rows + ?2 WHERE id = ?1")?
+        .execute(params![server, stored])?;
+    Ok(Applied::Stored)
+}
+
 /// Marks online servers that have been silent for more than 3 intervals as stale. Silence is counted
 /// from the later of the last sample and the collector's start.
 pub fn mark_stale(tx: &Transaction, now_ms: i64, started_ms: i64) -> rusqlite::Result<()> {
@@ -367,6 +481,99 @@ mod tests {
 
     fn status(conn: &Connection, agent: &str) -> String {
         conn.query_row("SELECT status FROM servers WHERE agent_id = ?1", [agent], |r| r.get(0)).unwrap()
+    }
+
+    fn cdr_batch(agent: &str, seq: u64, uniqueids: &[&str]) -> Vec<u8> {
+        let rows = uniqueids
+            .iter()
+            .map(|u| CdrRowV1 {
+                calldate: format!("2026-11-27 09:5{}:00", u.len() % 10),
+                uniqueid: u.to_string(),
+                disposition: "ANSWERED".into(),
+                billsec: 40,
+                linkedid: Some(u.to_string()),
+                sequence: Some(1),
+                extra: vec![("tag".into(), "vip".into())],
+                ..CdrRowV1::default()
+            })
+            .collect();
+        encode_envelope(&Envelope {
+            v: WIRE_VERSION,
+            agent: agent.into(),
+            seq,
+            taken_ms: 1000,
+            body: Body::CdrBatchV1(CdrBatchV1 { source: "mariadb 127.0.0.1:3306/asteriskcdrdb cdr".into(), rows }),
+        })
+    }
+
+    #[test]
+    fn cdr_rows_are_stored_once_whatever_batch_brings_them_again() {
+        let (_d, mut conn) = db();
+        let tx = conn.transaction().unwrap();
+        let t = "centinela/v1/a/sample";
+        assert_eq!(apply(&tx, t, &cdr_batch("a", 1, &["1795773098.0", "1795773098.1"]), 10).unwrap(), Applied::Stored);
+        assert_eq!(
+            apply(&tx, t, &cdr_batch("a", 1, &["1795773098.0", "1795773098.1"]), 11).unwrap(),
+            Applied::Duplicate
+        );
+        // The agent lost its ledger and shipped one row again, with a new one, under a new seq.
+        assert_eq!(apply(&tx, t, &cdr_batch("a", 2, &["1795773098.1", "1795773098.22"]), 12).unwrap(), Applied::Stored);
+        // The same row from another server is another row.
+        assert_eq!(
+            apply(&tx, "centinela/v1/b/sample", &cdr_batch("b", 1, &["1795773098.0"]), 13).unwrap(),
+            Applied::Stored
+        );
+        tx.commit().unwrap();
+        let (rows, newest, samples): (i64, String, i64) = conn
+            .query_row("SELECT cdr_rows, cdr_newest, samples FROM servers WHERE agent_id='a'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((rows, newest.as_str(), samples), (3, "2026-11-27 09:53:00", 0));
+        let stored: i64 = conn.query_row("SELECT count(*) FROM cdr", [], |r| r.get(0)).unwrap();
+        assert_eq!(stored, 4);
+        let (linkedid, extra): (String, String) = conn
+            .query_row("SELECT linkedid, extra FROM cdr WHERE uniqueid = '1795773098.22'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((linkedid.as_str(), extra.as_str()), ("1795773098.22", r#"{"tag":"vip"}"#));
+    }
+
+    #[test]
+    fn queue_log_lines_are_stored_once_by_file_and_offset() {
+        let (_d, mut conn) = db();
+        let tx = conn.transaction().unwrap();
+        let batch = |seq| {
+            encode_envelope(&Envelope {
+                v: WIRE_VERSION,
+                agent: "a".into(),
+                seq,
+                taken_ms: 1000,
+                body: Body::QueueLogBatchV1(QueueLogBatchV1 {
+                    source: "/var/log/asterisk/queue_log".into(),
+                    entries: vec![QueueLogEntryV1 {
+                        time: 1795773101,
+                        callid: "1795773098.1".into(),
+                        queue: "sales".into(),
+                        agent: "Local/1002@from-queue/n".into(),
+                        event: "CONNECT".into(),
+                        data: vec!["3".into(), "1795773098.9".into(), "2".into()],
+                        offset: 62,
+                        file_id: "2049:131:9f86d081".into(),
+                    }],
+                }),
+            })
+        };
+        assert_eq!(apply(&tx, "centinela/v1/a/sample", &batch(1), 10).unwrap(), Applied::Stored);
+        assert_eq!(apply(&tx, "centinela/v1/a/sample", &batch(2), 11).unwrap(), Applied::Duplicate);
+        tx.commit().unwrap();
+        let (n, data): (i64, String) = conn
+            .query_row("SELECT queue_log_rows, (SELECT data FROM queue_log) FROM servers", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((n, data.as_str()), (1, r#"["3","1795773098.9","2"]"#));
     }
 
     #[test]

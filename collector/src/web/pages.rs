@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use centinela_agent::check::{
-    access_es, ami_es, ata_summary, database_summary, human_bytes, human_duration_s, identity, nvme_summary, opt_num,
+    access_es, admin_app_summary, ami_es, ata_summary, database_summary, human_bytes, human_duration_s, identity,
+    nvme_summary, opt_num, shipping_summary,
 };
 use centinela_shared::{AsteriskV1, Body, EndpointV1, Envelope, Level, Outcome, Reading, RegistrationV1, Verdict};
 
@@ -33,6 +34,7 @@ pub fn probe_label(wire: &str) -> String {
         "smart" => "Discos (SMART)".into(),
         "asterisk" => "Asterisk (AMI)".into(),
         "database" => "Base de datos CDR".into(),
+        "admin_app" => "Aplicación de administración (web)".into(),
         other => other.to_string(),
     }
 }
@@ -51,6 +53,9 @@ pub struct ServerView {
     pub agent_version: Option<String>,
     pub probes: String,
     pub config_hash: String,
+    pub cdr_rows: i64,
+    pub cdr_newest: String,
+    pub queue_log_rows: i64,
 }
 
 impl From<ServerRow> for ServerView {
@@ -70,6 +75,9 @@ impl From<ServerRow> for ServerView {
             samples: r.samples,
             last_seq: r.last_seq,
             agent_version: r.agent_version,
+            cdr_rows: r.cdr_rows,
+            cdr_newest: r.cdr_newest.unwrap_or_else(|| "—".into()),
+            queue_log_rows: r.queue_log_rows,
         }
     }
 }
@@ -243,6 +251,8 @@ pub struct LatestView {
     pub hardware: Vec<HardwareGroup>,
     pub asterisk: Option<AsteriskView>,
     pub database: Option<HardwareGroup>,
+    /// The VoIP admin web application (FreePBX, Issabel).
+    pub admin_app: Option<HardwareGroup>,
 }
 
 pub struct HardwareGroup {
@@ -257,8 +267,9 @@ pub enum SampleView {
 }
 
 impl LatestView {
-    pub fn new(env: &Envelope) -> Self {
-        let Body::SampleV1(s) = &env.body;
+    /// `None` for an envelope that is not a sample (a CDR batch).
+    pub fn new(env: &Envelope) -> Option<Self> {
+        let Body::SampleV1(s) = &env.body else { return None };
         let probes = s
             .probes
             .iter()
@@ -280,6 +291,7 @@ impl LatestView {
         let mut host = None;
         let mut asterisk = None;
         let mut databases = Vec::new();
+        let mut admin_apps = Vec::new();
         let mut filesystems = Vec::new();
         let (mut disks, mut raid, mut temperatures, mut fans) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for r in &s.readings {
@@ -302,6 +314,21 @@ impl LatestView {
                     d.target.clone(),
                     database_summary(d),
                     &d.verdict,
+                )),
+                Reading::ShippingV1(sh) => databases.push(HardwareRow::new(
+                    if sh.what == "cdr" { "Envío del CDR".into() } else { "Envío de queue_log".into() },
+                    sh.source.clone(),
+                    shipping_summary(sh),
+                    &sh.verdict,
+                )),
+                Reading::AdminAppV1(a) => admin_apps.push(HardwareRow::new(
+                    a.url.clone(),
+                    match &a.tls {
+                        Some(c) => format!("certificado emitido por {}", c.issuer),
+                        None => "sin TLS".into(),
+                    },
+                    admin_app_summary(a),
+                    &a.verdict,
                 )),
                 Reading::RaidArrayV1(a) => {
                     let in_sync = a.working_members();
@@ -358,7 +385,7 @@ impl LatestView {
                 }),
             }
         }
-        Self {
+        Some(Self {
             seq: env.seq,
             taken: rfc3339(env.taken_ms),
             agent_version: s.agent_version.clone(),
@@ -370,6 +397,8 @@ impl LatestView {
             host,
             asterisk,
             database: (!databases.is_empty()).then_some(HardwareGroup { title: "Base de datos CDR", rows: databases }),
+            admin_app: (!admin_apps.is_empty())
+                .then_some(HardwareGroup { title: "Aplicación de administración", rows: admin_apps }),
             filesystems,
             hardware: [
                 ("Discos (SMART)", disks),
@@ -381,7 +410,7 @@ impl LatestView {
             .filter(|(_, rows)| !rows.is_empty())
             .map(|(title, rows)| HardwareGroup { title, rows })
             .collect(),
-        }
+        })
     }
 }
 
@@ -421,7 +450,10 @@ pub async fn server(State(st): State<AppState>, Path(id): Path<String>) -> Resul
     let sample = match latest {
         None => SampleView::Missing,
         Some(Err(e)) => SampleView::Undecodable(e.to_string()),
-        Some(Ok(env)) => SampleView::Ok(Box::new(LatestView::new(&env))),
+        Some(Ok(env)) => match LatestView::new(&env) {
+            Some(view) => SampleView::Ok(Box::new(view)),
+            None => SampleView::Undecodable(format!("el mensaje {} no es una muestra", env.seq)),
+        },
     };
     Ok(Html(ServerPage { s: row.into(), sample }.render()?))
 }
@@ -457,6 +489,9 @@ mod tests {
             interval_ms: 10_000,
             first_seen: "2026-11-27T09:00:00Z".into(),
             status_since: "2026-11-27T09:00:00Z".into(),
+            cdr_rows: 76,
+            cdr_newest: Some("2026-11-27 10:01:00".into()),
+            queue_log_rows: 0,
         }
     }
 
@@ -508,9 +543,10 @@ mod tests {
                 ],
             }),
         };
-        let html = ServerPage { s: row("online").into(), sample: SampleView::Ok(Box::new(LatestView::new(&env))) }
-            .render()
-            .unwrap();
+        let html =
+            ServerPage { s: row("online").into(), sample: SampleView::Ok(Box::new(LatestView::new(&env).unwrap())) }
+                .render()
+                .unwrap();
         assert!(html.contains("<h2>Hardware</h2>") && html.contains("Arreglos RAID") && html.contains("Ventiladores"));
         assert!(html.contains("md0") && html.contains("sdb1 (faulty)") && html.contains("arreglo RAID degradado"));
         assert!(html.contains("badge crit\">Crítico") && html.contains("ventilador detenido"));
@@ -567,5 +603,71 @@ mod asterisk_tests {
         assert_eq!(titles, vec!["Colas", "Endpoints (PJSIP)"], "empty groups and chan_sip (not loaded) are left out");
         assert_eq!(v.groups[0].rows[0].value, "2 en espera (máx. 40 s)");
         assert!(v.facts.iter().any(|(k, val)| *k == "Llamadas procesadas" && val == "17"));
+    }
+}
+
+#[cfg(test)]
+mod admin_app_tests {
+    use super::*;
+    use centinela_shared::*;
+
+    #[test]
+    fn the_server_page_shows_the_admin_app_status_and_an_expiring_certificate() {
+        let mut expiring = Verdict::ok();
+        expiring.raise(Level::Warning, "el certificado TLS de la aplicación de administración vence en 4 días");
+        let env = Envelope {
+            v: WIRE_VERSION,
+            agent: "pbx-01".into(),
+            seq: 8,
+            taken_ms: 1_795_000_000_000,
+            body: Body::SampleV1(SampleV1 {
+                agent_version: "0.1.0".into(),
+                interval_ms: 10_000,
+                outbox: OutboxStats::default(),
+                probes: vec![ProbeReport { probe: "admin_app".into(), outcome: Outcome::Ok, duration_us: 9_000 }],
+                readings: vec![Reading::AdminAppV1(AdminAppV1 {
+                    url: "https://127.0.0.1/admin".into(),
+                    reachable: true,
+                    error: None,
+                    status: Some(200),
+                    latency_ms: Some(42),
+                    location: None,
+                    tls: Some(TlsCertV1 {
+                        subject: "CN=pbx-01".into(),
+                        issuer: "CN=pbx-01".into(),
+                        not_after: "2026-12-02 12:00:00 UTC".into(),
+                        days_left: 4,
+                        self_signed: true,
+                        trusted: false,
+                        hostname_matches: false,
+                    }),
+                    verdict: expiring,
+                })],
+            }),
+        };
+        let view = LatestView::new(&env).unwrap();
+        let s = ServerRow {
+            id: "pbx-01".into(),
+            status: "online".into(),
+            last_seen: Some("2026-11-27T10:00:00Z".into()),
+            last_seq: 8,
+            samples: 8,
+            hostname: Some("pbx-01".into()),
+            agent_version: Some("0.1.0".into()),
+            config_hash: None,
+            probes: vec!["admin_app".into()],
+            interval_ms: 10_000,
+            first_seen: "2026-11-27T09:00:00Z".into(),
+            status_since: "2026-11-27T09:00:00Z".into(),
+            cdr_rows: 76,
+            cdr_newest: Some("2026-11-27 10:01:00".into()),
+            queue_log_rows: 0,
+        };
+        let html = ServerPage { s: s.into(), sample: SampleView::Ok(Box::new(view)) }.render().unwrap();
+        assert!(html.contains("<h2>Aplicación de administración</h2>"), "{html}");
+        assert!(html.contains("https://127.0.0.1/admin") && html.contains("HTTP 200 en 42 ms"), "{html}");
+        assert!(html.contains("certificado emitido por CN=pbx-01") && html.contains("autofirmado"), "{html}");
+        assert!(html.contains("badge warn\">Advertencia") && html.contains("vence en 4 días"), "{html}");
+        assert!(html.contains("Aplicación de administración (web)"), "the probe name is shown in Spanish");
     }
 }
