@@ -139,12 +139,23 @@ pub struct RawDatabase {
     pub late_rows: Option<String>,
 }
 
-/// `[queue_log]`: Asterisk's queue log file, shipped for the queue figures of the monthly reports.
+/// `[queue_log]`: Asterisk's queue log, shipped for the queue figures of the monthly reports.
+/// Exactly one of `file` and `table`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawQueueLog {
-    /// The file, e.g. "/var/log/asterisk/queue_log". Required in the section.
+    /// The file, e.g. "/var/log/asterisk/queue_log" (FreePBX, Issabel).
     pub file: Option<PathBuf>,
+    /// A realtime `queue_log` table in the `[database]` database, e.g. "queue_log".
+    pub table: Option<String>,
+}
+
+/// Where `queue_log` is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueLogSource {
+    File(PathBuf),
+    /// A table of the `[database]` connection (a plain identifier).
+    Table(String),
 }
 
 /// Which database holds the CDR.
@@ -623,7 +634,7 @@ pub struct Config {
     /// `None`: no `[admin_app]` section, the admin_app probe is not applicable.
     pub admin_app: Option<AdminAppConfig>,
     /// `None`: no `[queue_log]` section, queue_log is not shipped.
-    pub queue_log: Option<PathBuf>,
+    pub queue_log: Option<QueueLogSource>,
     /// SHA-256 (hex) of the config file's bytes, or of the empty string when there is none.
     pub hash: String,
 }
@@ -706,16 +717,37 @@ impl Config {
         let admin_app = raw.admin_app.map(AdminAppConfig::from_raw).transpose()?;
         let queue_log = match raw.queue_log {
             None => None,
-            Some(RawQueueLog { file: None }) => {
+            Some(RawQueueLog { file: Some(_), table: Some(_) }) => {
                 return Err(invalid(
-                    "queue_log.file",
-                    "is required in [queue_log], like \"/var/log/asterisk/queue_log\"",
+                    "queue_log.table",
+                    "and queue_log.file exclude each other; keep the one Asterisk writes",
                 ));
             }
-            Some(RawQueueLog { file: Some(f) }) if !f.is_absolute() => {
+            Some(RawQueueLog { file: None, table: None }) => {
+                return Err(invalid(
+                    "queue_log.file",
+                    "or queue_log.table is required in [queue_log], like file = \"/var/log/asterisk/queue_log\"",
+                ));
+            }
+            Some(RawQueueLog { file: Some(f), .. }) if !f.is_absolute() => {
                 return Err(invalid("queue_log.file", format!("{} must be an absolute path", f.display())));
             }
-            Some(RawQueueLog { file }) => file,
+            Some(RawQueueLog { file: Some(f), .. }) => Some(QueueLogSource::File(f)),
+            Some(RawQueueLog { table: Some(t), .. }) => {
+                if database.is_none() {
+                    return Err(invalid(
+                        "queue_log.table",
+                        "needs a [database] section: the table is read from that database",
+                    ));
+                }
+                if t.is_empty() || t.len() > 64 || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(invalid(
+                        "queue_log.table",
+                        format!("{t:?} must be a plain table name (letters, digits and _), like \"queue_log\""),
+                    ));
+                }
+                Some(QueueLogSource::Table(t))
+            }
         };
         let client_id = validate_client_id(raw_mqtt.client_id.unwrap_or_else(|| format!("centinela-agent-{id}")))?;
         let mqtt = MqttConfig::validate(url, raw_mqtt.ca_file, raw_mqtt.username, raw_mqtt.password_file.as_deref())?;
@@ -1018,7 +1050,7 @@ mod reference_config {
                 late_rows: Duration::from_secs(4 * 3600)
             })
         );
-        assert_eq!(c.queue_log.as_deref(), Some(Path::new("/var/log/asterisk/queue_log")));
+        assert_eq!(c.queue_log, Some(QueueLogSource::File("/var/log/asterisk/queue_log".into())));
     }
 
     #[test]
@@ -1036,7 +1068,15 @@ mod reference_config {
             assert!(e.contains(key), "{extra}: {e}");
         }
         let e = parse("[queue_log]").unwrap_err().to_string();
-        assert!(e.contains("`queue_log.file`"), "{e}");
+        assert!(e.contains("`queue_log.file`") && e.contains("queue_log.table"), "{e}");
+        let e = parse("[queue_log]\ntable = \"queue_log\"").unwrap_err().to_string();
+        assert!(e.contains("`queue_log.table`") && e.contains("[database]"), "{e}");
+        let e = parse(&format!("{base}[queue_log]\ntable = \"queue log\"")).unwrap_err().to_string();
+        assert!(e.contains("plain table name"), "{e}");
+        let e = parse(&format!("{base}[queue_log]\ntable = \"q\"\nfile = \"/q\"")).unwrap_err().to_string();
+        assert!(e.contains("exclude each other"), "{e}");
+        let c = parse(&format!("{base}[queue_log]\ntable = \"queue_log\"")).unwrap();
+        assert_eq!(c.queue_log, Some(QueueLogSource::Table("queue_log".into())));
         let e = parse("[queue_log]\nfile = \"queue_log\"").unwrap_err().to_string();
         assert!(e.contains("absolute"), "{e}");
     }

@@ -4,7 +4,7 @@
 //! the delivery state machine and the broker session. Samples are taken on schedule whether or not
 //! the broker is reachable; delivery catches up after a reconnect, oldest first.
 
-use crate::config::Config;
+use crate::config::{Config, QueueLogSource};
 use crate::delivery::{Delivery, Tracked};
 use crate::host::HostPaths;
 use crate::mqtt::{Backoff, Connection};
@@ -194,6 +194,7 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
 struct Shippers {
     cdr: Option<crate::cdr::CdrShipper>,
     queue_log: Option<crate::cdr::queue_log::QueueLogShipper>,
+    queue_log_table: Option<crate::cdr::QueueLogTableShipper>,
     every: Duration,
     /// When to poll next; `None` when nothing is shipped.
     next_at: Option<Instant>,
@@ -203,43 +204,47 @@ impl Shippers {
     fn new(config: &Config, outbox: &mut Outbox) -> anyhow::Result<Self> {
         let ship = config.database.as_ref().and_then(|d| d.ship.map(|s| (d.clone(), s)));
         let every = ship.as_ref().map_or(Duration::from_secs(60), |(_, s)| s.every);
-        let cdr = match ship {
-            Some((db, s)) => {
-                let mut settings = crate::cdr::ShipSettings::default();
-                settings.plan.backfill = chrono::TimeDelta::from_std(s.backfill)?;
-                settings.plan.late = chrono::TimeDelta::from_std(s.late_rows)?;
-                Some(crate::cdr::CdrShipper::new(db, settings, outbox)?)
+        let mut settings = crate::cdr::ShipSettings::default();
+        if let Some((_, s)) = &ship {
+            settings.plan.backfill = chrono::TimeDelta::from_std(s.backfill)?;
+            settings.plan.late = chrono::TimeDelta::from_std(s.late_rows)?;
+        }
+        let cdr = match &ship {
+            Some((db, _)) => Some(crate::cdr::CdrShipper::new(db.clone(), settings, outbox)?),
+            None => None,
+        };
+        let (mut queue_log, mut queue_log_table) = (None, None);
+        match (&config.queue_log, &config.database) {
+            (Some(QueueLogSource::File(path)), _) => {
+                queue_log = Some(crate::cdr::queue_log::QueueLogShipper::new(path.clone(), outbox)?);
             }
-            None => None,
-        };
-        let queue_log = match &config.queue_log {
-            Some(path) => Some(crate::cdr::queue_log::QueueLogShipper::new(path.clone(), outbox)?),
-            None => None,
-        };
+            (Some(QueueLogSource::Table(table)), Some(db)) => {
+                queue_log_table =
+                    Some(crate::cdr::QueueLogTableShipper::open(db.clone(), table.clone(), settings, outbox)?);
+            }
+            _ => {}
+        }
         // The first poll waits a little, so the first sample is not held up by a backfill.
-        let next_at = (cdr.is_some() || queue_log.is_some()).then(|| Instant::now() + Duration::from_secs(2));
-        Ok(Self { cdr, queue_log, every, next_at })
+        let any = cdr.is_some() || queue_log.is_some() || queue_log_table.is_some();
+        let next_at = any.then(|| Instant::now() + Duration::from_secs(2));
+        Ok(Self { cdr, queue_log, queue_log_table, every, next_at })
     }
 
     fn readings(&self) -> Vec<centinela_shared::Reading> {
         let cdr = self.cdr.as_ref().map(|c| c.reading());
         let queue_log = self.queue_log.as_ref().map(|q| q.reading());
-        cdr.into_iter().chain(queue_log).map(centinela_shared::Reading::ShippingV1).collect()
+        let queue_log_table = self.queue_log_table.as_ref().map(|q| q.reading());
+        cdr.into_iter().chain(queue_log).chain(queue_log_table).map(centinela_shared::Reading::ShippingV1).collect()
     }
 
     /// Polls each shipper once. With more to read (a backfill), the next poll comes at once.
     async fn poll(&mut self, outbox: &mut Outbox, agent: &AgentId) {
         let mut more = false;
         if let Some(c) = &mut self.cdr {
-            match c.poll(outbox, agent).await {
-                Ok(s) => {
-                    more |= s.more;
-                    if s.new > 0 || s.held_back {
-                        tracing::info!(new = s.new, read = s.read, batches = s.batches, more = s.more, held_back = s.held_back, high = ?c.high(), "CDR shipped");
-                    }
-                }
-                Err(e) => tracing::warn!(error = e.as_str(), "CDR not shipped"),
-            }
+            more |= log_shipped("cdr", c.poll(outbox, agent).await, c.high());
+        }
+        if let Some(q) = &mut self.queue_log_table {
+            more |= log_shipped("queue_log", q.poll(outbox, agent).await, q.high());
         }
         if let Some(q) = &mut self.queue_log {
             match q.poll(outbox, agent) {
@@ -254,6 +259,22 @@ impl Shippers {
         }
         let wait = if more { Duration::from_millis(200) } else { self.every };
         self.next_at = Some(Instant::now() + wait);
+    }
+}
+
+/// Logs one table poll; `true` when there is more to read.
+fn log_shipped(what: &str, result: Result<crate::cdr::Shipped, String>, high: Option<chrono::NaiveDateTime>) -> bool {
+    match result {
+        Ok(s) => {
+            if s.new > 0 || s.held_back {
+                tracing::info!(what, new = s.new, read = s.read, batches = s.batches, more = s.more, held_back = s.held_back, high = ?high, "rows shipped");
+            }
+            s.more
+        }
+        Err(e) => {
+            tracing::warn!(what, error = e.as_str(), "rows not shipped");
+            false
+        }
     }
 }
 

@@ -251,3 +251,126 @@ async fn a_table_without_uniqueid_is_refused_with_the_key_to_fix_and_nothing_is_
     assert_eq!(outbox.stats().backlog, 0);
     assert_eq!(shipper.reading().verdict.level, centinela_shared::Level::Warning);
 }
+
+/// queue_log lines of the captured run's calls, in Asterisk's documented format (no queue_log was
+/// captured): `(time, callid, queuename, agent, event, data)`.
+const QUEUE_LOG: [(&str, &str, &str, &str, &str, &str); 4] = [
+    ("2026-11-27 09:51:38.120000", "1795773098.1", "sales", "NONE", "ENTERQUEUE", "|3105550123|1"),
+    ("2026-11-27 09:51:41.004000", "1795773098.1", "sales", "Local/1002@from-queue/n", "CONNECT", "3|1795773098.9|2"),
+    ("2026-11-27 09:52:21.350000", "1795773098.1", "sales", "Local/1002@from-queue/n", "COMPLETECALLER", "3|40|1"),
+    ("2026-11-27 09:53:00.000000", "NONE", "NONE", "Local/1003@from-queue/n", "PAUSE", "lunch"),
+];
+
+fn queue_log_settings() -> ShipSettings {
+    settings(1000)
+}
+
+fn queue_log_entries(outbox: &Outbox) -> Vec<centinela_shared::QueueLogEntryV1> {
+    let mut out = Vec::new();
+    for r in outbox.after(0, 1000).expect("outbox") {
+        if let Body::QueueLogBatchV1(b) = decode_envelope(&r.payload).expect("decodes").body {
+            out.extend(b.entries);
+        }
+    }
+    out
+}
+
+fn assert_queue_log(entries: &[centinela_shared::QueueLogEntryV1]) {
+    let seen: Vec<(&str, &str, Vec<String>)> =
+        entries.iter().map(|e| (e.callid.as_str(), e.event.as_str(), e.data.clone())).collect();
+    let expected: Vec<(&str, &str, Vec<String>)> =
+        QUEUE_LOG.iter().map(|q| (q.1, q.4, q.5.split('|').map(str::to_string).collect())).collect();
+    assert_eq!(seen, expected);
+    assert!(entries.iter().all(|e| e.time > 1_795_000_000), "times read: {entries:?}");
+    assert_eq!(keys_of(entries).len(), 4);
+}
+
+fn keys_of(entries: &[centinela_shared::QueueLogEntryV1]) -> HashSet<[u8; 16]> {
+    entries.iter().map(centinela_shared::QueueLogEntryV1::key).collect()
+}
+
+#[tokio::test]
+async fn a_realtime_queue_log_table_ships_once_from_mariadb_and_postgresql() {
+    use centinela_agent::cdr::QueueLogTableShipper;
+    let (maria, pg) = (mariadb_fixture().await, postgres_fixture().await);
+    let (m, p) = (maria.clone(), pg.clone());
+    let cleanup = async move {
+        mariadb_drop(maria).await;
+        postgres_drop(pg).await;
+    };
+    with_cleanup(
+        async move {
+            // MariaDB: the QueueMetrics/Asterisk realtime layout, time as text, data1..data5.
+            let mut conn = mariadb_admin(Some(&m)).await;
+            conn.query_drop(
+                "CREATE TABLE queue_log (id bigint AUTO_INCREMENT PRIMARY KEY, time varchar(26) NOT NULL DEFAULT '', \
+                 callid varchar(40) NOT NULL DEFAULT '', queuename varchar(20) NOT NULL DEFAULT '', \
+                 agent varchar(40) NOT NULL DEFAULT '', event varchar(20) NOT NULL DEFAULT '', \
+                 data1 varchar(100) NOT NULL DEFAULT '', data2 varchar(100) NOT NULL DEFAULT '', \
+                 data3 varchar(100) NOT NULL DEFAULT '', data4 varchar(100) NOT NULL DEFAULT '', \
+                 data5 varchar(100) NOT NULL DEFAULT '', KEY time (time))",
+            )
+            .await
+            .expect("queue_log table");
+            for (time, callid, queue, agent, event, data) in QUEUE_LOG {
+                let mut d: Vec<&str> = data.split('|').collect();
+                d.resize(5, "");
+                conn.exec_drop(
+                    "INSERT INTO queue_log (time, callid, queuename, agent, event, data1, data2, data3, data4, data5) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (time, callid, queue, agent, event, d[0], d[1], d[2], d[3], d[4]),
+                )
+                .await
+                .expect("insert");
+            }
+            conn.disconnect().await.ok();
+            // PostgreSQL: time as a timestamp, one `data` column with bars.
+            let client = postgres_connect(&p).await;
+            client
+                .batch_execute(
+                    "CREATE TABLE queue_log (time timestamp NOT NULL, callid text NOT NULL, queuename text NOT NULL, \
+                     agent text NOT NULL, event text NOT NULL, data text NOT NULL)",
+                )
+                .await
+                .expect("queue_log table");
+            for (time, callid, queue, agent, event, data) in QUEUE_LOG {
+                client
+                    .execute(
+                        "INSERT INTO queue_log VALUES ($1::text::timestamp, $2, $3, $4, $5, $6)",
+                        &[&time, &callid, &queue, &agent, &event, &data],
+                    )
+                    .await
+                    .expect("insert");
+            }
+            let user = postgres_user().await;
+            let dir = tempfile::tempdir().expect("tempdir");
+            for target in [mariadb_target(&m, MARIADB.1, "root"), postgres_target(&p, POSTGRES.1, &user)] {
+                let shown = target.describe();
+                let mut outbox =
+                    Outbox::open(&dir.path().join(shown.replace(['/', ':'], "_")), 1 << 20).expect("outbox");
+                let mut q = QueueLogTableShipper::open(
+                    config(target.clone()),
+                    "queue_log".into(),
+                    queue_log_settings(),
+                    &mut outbox,
+                )
+                .expect("shipper");
+                let s = q.poll(&mut outbox, &agent()).await.unwrap_or_else(|e| panic!("{shown}: {e}"));
+                assert_eq!(s.new, 4, "{shown}: {s:?}");
+                assert_queue_log(&queue_log_entries(&outbox));
+                drop(q);
+                let mut q =
+                    QueueLogTableShipper::open(config(target), "queue_log".into(), queue_log_settings(), &mut outbox)
+                        .expect("shipper");
+                assert_eq!(
+                    q.poll(&mut outbox, &agent()).await.expect("poll").new,
+                    0,
+                    "{shown}: nothing twice after a restart"
+                );
+                assert_eq!(q.reading().what, "queue_log");
+            }
+        },
+        cleanup,
+    )
+    .await;
+}

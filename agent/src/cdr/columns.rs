@@ -1,7 +1,9 @@
-//! Which columns the PBX's CDR table has, and how one row of texts becomes a [`CdrRowV1`]. Pure.
+//! Which columns a shipped table has, and how one row of texts becomes a [`CdrRowV1`] (CDR) or a
+//! [`QueueLogEntryV1`] (a realtime `queue_log` table). Pure.
 //!
 //! Invariants:
-//! - The table must have `calldate` (the cursor) and `uniqueid` (the row's identity); without them
+//! - The table must have its required columns (CDR: `calldate`, the cursor, and `uniqueid`, the
+//!   identity; queue_log: `time`, `callid`, `queuename`, `agent`, `event`); without them
 //!   [`Columns::detect`] says which column is missing and what to fix.
 //! - Every column is read as text (the SQL casts it), in [`Columns::names`] order, so the mapping
 //!   is the same for MariaDB, PostgreSQL and SQLite.
@@ -11,7 +13,7 @@
 //!   `extra`; unknown columns go to `extra`. Texts longer than [`MAX_FIELD_BYTES`] are cut (at a
 //!   character boundary) so one hostile row cannot exceed the payload limit.
 
-use centinela_shared::CdrRowV1;
+use centinela_shared::{CdrRowV1, QueueLogEntryV1};
 
 /// The longest text kept per field.
 pub const MAX_FIELD_BYTES: usize = 4096;
@@ -67,24 +69,68 @@ fn plain(name: &str) -> bool {
 
 impl Columns {
     /// From the table's column names, in table order (as `information_schema` or
-    /// `pragma_table_info` lists them). `table` is only used in the error.
-    pub fn detect(table: &str, listed: &[String]) -> Result<Self, String> {
+    /// `pragma_table_info` lists them). `table` and `fix` (the key to revise) are for the error.
+    pub fn detect(table: &str, listed: &[String], required: &[&str], fix: &str) -> Result<Self, String> {
         if listed.is_empty() {
-            return Err(format!(
-                "la tabla {table} no existe o no tiene columnas visibles: revise cdr_table en [database]"
-            ));
+            return Err(format!("la tabla {table} no existe o no tiene columnas visibles: revise {fix}"));
         }
         let (names, skipped): (Vec<String>, Vec<String>) =
             listed.iter().map(|n| n.to_ascii_lowercase()).partition(|n| plain(n));
-        for required in ["calldate", "uniqueid"] {
+        for required in required {
             if !names.iter().any(|n| n == required) {
                 return Err(format!(
-                    "la tabla {table} no tiene la columna {required}, necesaria para enviar el CDR: \
-                     revise cdr_table en [database] (debe ser la tabla cdr de Asterisk)"
+                    "la tabla {table} no tiene la columna {required}, necesaria para enviarla al colector: revise {fix}"
                 ));
             }
         }
         Ok(Self { names, skipped })
+    }
+
+    /// A row of a realtime `queue_log` table (`time, callid, queuename, agent, event` and either
+    /// `data` with `|`-separated fields or `data1`..`data5`). `time` is the PBX's local time
+    /// (Asterisk writes it so), read with this host's zone; the agent runs on the PBX. The table has
+    /// no file offsets: `file_id` is `source` and `offset` is 64 bits of a hash of the row's texts,
+    /// so [`QueueLogEntryV1::key`] identifies it.
+    pub fn queue_log_entry(&self, values: Vec<Option<String>>, source: &str) -> QueueLogEntryV1 {
+        use chrono::TimeZone;
+        use sha2::{Digest, Sha256};
+        let mut e = QueueLogEntryV1 { file_id: source.to_string(), ..QueueLogEntryV1::default() };
+        let mut numbered: Vec<(u8, String)> = Vec::new();
+        let mut hash = Sha256::new();
+        let mut time_text = String::new();
+        for (name, value) in self.names.iter().zip(values) {
+            let text = cut(value.unwrap_or_default());
+            hash.update((text.len() as u64).to_le_bytes());
+            hash.update(text.as_bytes());
+            match name.as_str() {
+                "time" => time_text = text,
+                "callid" => e.callid = text,
+                "queuename" => e.queue = text,
+                "agent" => e.agent = text,
+                "event" => e.event = text,
+                "data" => e.data = text.split('|').map(str::to_string).collect(),
+                n => {
+                    if let Some(i) = n.strip_prefix("data").and_then(|i| i.parse::<u8>().ok()) {
+                        numbered.push((i, text));
+                    }
+                }
+            }
+        }
+        if e.data.is_empty() && !numbered.is_empty() {
+            numbered.sort_by_key(|(i, _)| *i);
+            e.data = numbered.into_iter().map(|(_, t)| t).collect();
+            while e.data.last().is_some_and(String::is_empty) {
+                e.data.pop();
+            }
+        }
+        e.time = super::window::parse_calldate(&time_text)
+            .and_then(|t| chrono::Local.from_local_datetime(&t).earliest())
+            .map_or(0, |t| t.timestamp());
+        let digest = hash.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        e.offset = u64::from_le_bytes(first);
+        e
     }
 
     /// Whether the table has this column.
@@ -138,7 +184,7 @@ impl Columns {
         row
     }
 
-    /// How many of the well-known columns the table lacks, for the log line at start.
+    /// Which of the well-known CDR columns the table lacks, for the log line at start.
     pub fn missing_known(&self) -> Vec<&'static str> {
         CORE.iter().chain(OPTIONAL.iter()).copied().filter(|c| !self.has(c)).collect()
     }
@@ -172,6 +218,10 @@ fn cut(mut text: String) -> String {
 mod tests {
     use super::*;
 
+    fn detect_cdr(listed: &[String]) -> Result<Columns, String> {
+        Columns::detect("cdr", listed, &["calldate", "uniqueid"], "cdr_table en [database]")
+    }
+
     fn names(list: &str) -> Vec<String> {
         list.split(',').map(|s| s.trim().to_string()).collect()
     }
@@ -184,7 +234,7 @@ mod tests {
 
     #[test]
     fn the_freepbx_table_maps_every_column_to_a_field() {
-        let cols = Columns::detect("cdr", &freepbx()).unwrap();
+        let cols = detect_cdr(&freepbx()).unwrap();
         assert_eq!(cols.names.len(), 26);
         assert!(cols.missing_known().is_empty(), "{:?}", cols.missing_known());
         // The second row of cdr.csv, field by field (the quoted clid unquoted by hand).
@@ -229,8 +279,7 @@ mod tests {
 
     #[test]
     fn an_issabel_table_without_linkedid_and_sequence_is_read_with_those_fields_absent() {
-        let cols = Columns::detect(
-            "cdr",
+        let cols = detect_cdr(
             &names("calldate,clid,src,dst,dcontext,channel,dstchannel,lastapp,lastdata,duration,billsec,disposition,amaflags,accountcode,uniqueid,userfield,recordingfile,cnum,cnam,outbound_cnum,outbound_cnam,dst_cnam,did"),
         )
         .unwrap();
@@ -244,17 +293,16 @@ mod tests {
 
     #[test]
     fn a_table_without_calldate_or_uniqueid_is_refused_with_the_key_to_fix() {
-        let e = Columns::detect("cel", &names("eventtime,eventtype,uniqueid")).unwrap_err();
+        let e = detect_cdr(&names("eventtime,eventtype,uniqueid")).unwrap_err();
         assert!(e.contains("no tiene la columna calldate") && e.contains("cdr_table"), "{e}");
-        let e = Columns::detect("cdr", &names("calldate,src")).unwrap_err();
+        let e = detect_cdr(&names("calldate,src")).unwrap_err();
         assert!(e.contains("uniqueid"), "{e}");
-        assert!(Columns::detect("cdr", &[]).unwrap_err().contains("no existe"));
+        assert!(detect_cdr(&[]).unwrap_err().contains("no existe"));
     }
 
     #[test]
     fn hostile_names_and_values_are_kept_out_of_sql_and_cut_to_size() {
-        let cols =
-            Columns::detect("cdr", &names("calldate,uniqueid,duration,sequence,x; DROP TABLE cdr,Custom_Tag")).unwrap();
+        let cols = detect_cdr(&names("calldate,uniqueid,duration,sequence,x; DROP TABLE cdr,Custom_Tag")).unwrap();
         assert_eq!(cols.skipped, vec!["x; drop table cdr"]);
         assert_eq!(cols.names, vec!["calldate", "uniqueid", "duration", "sequence", "custom_tag"]);
         let huge = "ñ".repeat(MAX_FIELD_BYTES);
@@ -272,5 +320,55 @@ mod tests {
             row.extra,
             vec![("duration".to_string(), "ten".to_string()), ("custom_tag".to_string(), "vip".to_string())]
         );
+    }
+
+    #[test]
+    fn a_queue_log_table_row_with_numbered_data_columns_reads_like_a_file_line() {
+        let cols = Columns::detect(
+            "queue_log",
+            &names("id,time,callid,queuename,agent,event,data1,data2,data3,data4,data5"),
+            &["time", "callid", "queuename", "agent", "event"],
+            "table en [queue_log]",
+        )
+        .unwrap();
+        let row = |data1: &str| {
+            [
+                "7",
+                "2026-11-27 09:51:41.123456",
+                "1795773098.1",
+                "sales",
+                "Local/1002@from-queue/n",
+                "CONNECT",
+                data1,
+                "1795773098.9",
+                "2",
+                "",
+                "",
+            ]
+            .iter()
+            .map(|v| Some(v.to_string()))
+            .collect::<Vec<_>>()
+        };
+        let e = cols.queue_log_entry(row("3"), "mariadb 127.0.0.1:3306/asteriskcdrdb queue_log");
+        assert_eq!((e.callid.as_str(), e.queue.as_str(), e.event.as_str()), ("1795773098.1", "sales", "CONNECT"));
+        assert_eq!(e.data, vec!["3", "1795773098.9", "2"], "trailing empty data columns dropped");
+        let local = chrono::NaiveDateTime::parse_from_str("2026-11-27 09:51:41", "%Y-%m-%d %H:%M:%S").unwrap();
+        use chrono::TimeZone;
+        assert_eq!(e.time, chrono::Local.from_local_datetime(&local).earliest().unwrap().timestamp());
+        assert_eq!(e.file_id, "mariadb 127.0.0.1:3306/asteriskcdrdb queue_log");
+        let other = cols.queue_log_entry(row("4"), "mariadb 127.0.0.1:3306/asteriskcdrdb queue_log");
+        assert_ne!(e.key(), other.key(), "another row, another identity");
+        assert_eq!(e.key(), cols.queue_log_entry(row("3"), &e.file_id).key(), "the same row, the same identity");
+    }
+
+    #[test]
+    fn a_queue_log_table_with_one_data_column_splits_it_on_bars() {
+        let cols =
+            Columns::detect("queue_log", &names("time,callid,queuename,agent,event,data"), &["time"], "x").unwrap();
+        let values = ["2026-11-27 09:51:41", "NONE", "NONE", "Local/1003@from-queue/n", "PAUSE", "lunch|extra"];
+        let e = cols.queue_log_entry(values.iter().map(|v| Some(v.to_string())).collect(), "s");
+        assert_eq!(e.data, vec!["lunch", "extra"]);
+        let bad = cols.queue_log_entry(vec![Some("ayer".into()), None, None, None, None, None], "s");
+        assert_eq!(bad.time, 0, "an unreadable time is 0, the row is still shipped");
     }
 }

@@ -29,7 +29,8 @@ pub mod window;
 use crate::config::DatabaseConfig;
 use crate::outbox::{Kind, Outbox};
 use centinela_shared::{
-    AgentId, Body, CdrBatchV1, CdrRowV1, Envelope, Level, ShippingV1, Verdict, WIRE_VERSION, encode_envelope,
+    AgentId, Body, CdrBatchV1, CdrRowV1, Envelope, Level, QueueLogBatchV1, QueueLogEntryV1, ShippingV1, Verdict,
+    WIRE_VERSION, encode_envelope,
 };
 use columns::Columns;
 use source::Source;
@@ -131,19 +132,89 @@ impl Progress {
     }
 }
 
-pub struct CdrShipper {
-    progress: Progress,
-    db: DatabaseConfig,
-    settings: ShipSettings,
-    /// `backend target table`: the ledger's source key and the batches' `source`.
-    source: String,
-    high: Option<chrono::NaiveDateTime>,
-    /// Where the next poll goes on when the last one stopped at `max_pages` (in memory: after a
-    /// restart the window is read from its start, which only costs reading rows again).
-    resume: Option<(chrono::NaiveDateTime, usize)>,
-    columns_seen: Option<Vec<String>>,
+/// A table shipped row by row: what differs between the CDR and a `queue_log` table.
+pub trait Table {
+    type Row;
+    /// The ledger's and the reading's name: "cdr" or "queue_log".
+    const KIND: &'static str;
+    /// The column the cursor follows.
+    const TIME_COLUMN: &'static str;
+    /// The column plan, or why the table cannot be shipped (Spanish, with the key to fix).
+    fn columns(table: &str, listed: &[String]) -> Result<Columns, String>;
+    fn row(cols: &Columns, values: source::RawRow, source: &str) -> Self::Row;
+    fn key(row: &Self::Row) -> [u8; centinela_shared::ROW_KEY_LEN];
+    /// A rough size of the row's encoding.
+    fn size(row: &Self::Row) -> usize;
+    fn body(source: String, rows: Vec<Self::Row>) -> Body;
 }
 
+/// The CDR table (`[database] cdr_table`).
+pub struct Cdr;
+
+impl Table for Cdr {
+    type Row = CdrRowV1;
+    const KIND: &'static str = "cdr";
+    const TIME_COLUMN: &'static str = "calldate";
+
+    fn columns(table: &str, listed: &[String]) -> Result<Columns, String> {
+        Columns::detect(
+            table,
+            listed,
+            &["calldate", "uniqueid"],
+            "cdr_table en [database] (debe ser la tabla cdr de Asterisk)",
+        )
+    }
+
+    fn row(cols: &Columns, values: source::RawRow, _source: &str) -> CdrRowV1 {
+        cols.row(values)
+    }
+
+    fn key(row: &CdrRowV1) -> [u8; centinela_shared::ROW_KEY_LEN] {
+        row.key()
+    }
+
+    fn size(row: &CdrRowV1) -> usize {
+        approx_size(row)
+    }
+
+    fn body(source: String, rows: Vec<CdrRowV1>) -> Body {
+        Body::CdrBatchV1(CdrBatchV1 { source, rows })
+    }
+}
+
+/// A `queue_log` table (Asterisk's realtime `queue_log`, `[queue_log] table`).
+pub struct QueueLogTable;
+
+impl Table for QueueLogTable {
+    type Row = QueueLogEntryV1;
+    const KIND: &'static str = "queue_log";
+    const TIME_COLUMN: &'static str = "time";
+
+    fn columns(table: &str, listed: &[String]) -> Result<Columns, String> {
+        Columns::detect(
+            table,
+            listed,
+            &["time", "callid", "queuename", "agent", "event"],
+            "table en [queue_log] (debe ser la tabla queue_log de Asterisk)",
+        )
+    }
+
+    fn row(cols: &Columns, values: source::RawRow, source: &str) -> QueueLogEntryV1 {
+        cols.queue_log_entry(values, source)
+    }
+
+    fn key(row: &QueueLogEntryV1) -> [u8; centinela_shared::ROW_KEY_LEN] {
+        row.key()
+    }
+
+    fn size(row: &QueueLogEntryV1) -> usize {
+        48 + row.callid.len() + row.queue.len() + row.agent.len() + row.data.iter().map(String::len).sum::<usize>()
+    }
+
+    fn body(source: String, entries: Vec<QueueLogEntryV1>) -> Body {
+        Body::QueueLogBatchV1(QueueLogBatchV1 { source, entries })
+    }
+}
 /// A rough size of a row's encoding: its texts plus a little per field.
 fn approx_size(r: &CdrRowV1) -> usize {
     let texts = [
@@ -180,17 +251,17 @@ fn approx_size(r: &CdrRowV1) -> usize {
 }
 
 /// Splits rows into envelope-sized chunks, in order.
-pub fn chunks(rows: Vec<CdrRowV1>) -> Vec<Vec<CdrRowV1>> {
+pub fn chunks<R>(rows: Vec<R>, size: impl Fn(&R) -> usize) -> Vec<Vec<R>> {
     let mut out = Vec::new();
     let mut chunk = Vec::new();
     let mut bytes = 0;
     for r in rows {
-        let size = approx_size(&r);
-        if !chunk.is_empty() && (chunk.len() >= MAX_ROWS_PER_BATCH || bytes + size > BATCH_BYTES) {
+        let n = size(&r);
+        if !chunk.is_empty() && (chunk.len() >= MAX_ROWS_PER_BATCH || bytes + n > BATCH_BYTES) {
             out.push(std::mem::take(&mut chunk));
             bytes = 0;
         }
-        bytes += size;
+        bytes += n;
         chunk.push(r);
     }
     if !chunk.is_empty() {
@@ -199,30 +270,74 @@ pub fn chunks(rows: Vec<CdrRowV1>) -> Vec<Vec<CdrRowV1>> {
     out
 }
 
-impl CdrShipper {
-    /// Reads the ledger for the configured source.
+/// Ships one table of the `[database]` connection.
+pub struct TableShipper<T: Table> {
+    progress: Progress,
+    db: DatabaseConfig,
+    table: String,
+    settings: ShipSettings,
+    /// `backend target table`: the ledger's source key and the batches' `source`.
+    source: String,
+    high: Option<chrono::NaiveDateTime>,
+    /// Where the next poll goes on when the last one stopped at `max_pages` (in memory: after a
+    /// restart the window is read from its start, which only costs reading rows again).
+    resume: Option<(chrono::NaiveDateTime, usize)>,
+    columns_seen: Option<Vec<String>>,
+    kind: std::marker::PhantomData<T>,
+}
+
+/// The CDR shipper.
+pub type CdrShipper = TableShipper<Cdr>;
+/// The `queue_log` table shipper.
+pub type QueueLogTableShipper = TableShipper<QueueLogTable>;
+
+impl TableShipper<Cdr> {
+    /// Ships `[database] cdr_table`; reads the ledger for it.
     pub fn new(
         db: DatabaseConfig,
         settings: ShipSettings,
         outbox: &mut Outbox,
     ) -> Result<Self, crate::outbox::OutboxError> {
-        let source = format!("{} {} {}", db.target.backend(), db.target.describe(), db.cdr_table);
-        let high = outbox.batch(|b| ledger::open_cdr(b.sql(), &source))?;
+        let table = db.cdr_table.clone();
+        Self::open(db, table, settings, outbox)
+    }
+}
+
+impl<T: Table> TableShipper<T> {
+    /// Ships `table` of the `[database]` connection; reads the ledger for it.
+    pub fn open(
+        db: DatabaseConfig,
+        table: String,
+        settings: ShipSettings,
+        outbox: &mut Outbox,
+    ) -> Result<Self, crate::outbox::OutboxError> {
+        let source = format!("{} {} {table}", db.target.backend(), db.target.describe());
+        let high = outbox.batch(|b| ledger::open_table(b.sql(), T::KIND, &source))?;
         let high = high.as_deref().and_then(parse_calldate);
-        Ok(Self { progress: Progress::default(), db, settings, source, high, resume: None, columns_seen: None })
+        Ok(Self {
+            progress: Progress::default(),
+            db,
+            table,
+            settings,
+            source,
+            high,
+            resume: None,
+            columns_seen: None,
+            kind: std::marker::PhantomData,
+        })
     }
 
-    /// The newest `calldate` shipped.
+    /// The newest time shipped.
     pub fn high(&self) -> Option<chrono::NaiveDateTime> {
         self.high
     }
 
     /// The progress reading for the next sample.
     pub fn reading(&self) -> ShippingV1 {
-        self.progress.reading("cdr", &self.source, self.high.map(format_calldate))
+        self.progress.reading(T::KIND, &self.source, self.high.map(format_calldate))
     }
 
-    /// [`CdrShipper::poll_once`], with its result kept for [`CdrShipper::reading`].
+    /// [`TableShipper::poll_once`], with its result kept for [`TableShipper::reading`].
     pub async fn poll(&mut self, outbox: &mut Outbox, agent: &AgentId) -> Result<Shipped, String> {
         let result = self.poll_once(outbox, agent).await;
         let seen = match &result {
@@ -254,26 +369,39 @@ impl CdrShipper {
         agent: &AgentId,
         shipped: &mut Shipped,
     ) -> Result<(), String> {
-        let cols = Columns::detect(&self.db.cdr_table, &src.columns().await?)?;
+        let cols = T::columns(&self.table, &src.columns(&self.table).await?)?;
         if self.columns_seen.as_ref() != Some(&cols.names) {
             tracing::info!(
                 source = %self.source,
                 columns = cols.names.len(),
-                missing = ?cols.missing_known(),
                 skipped = ?cols.skipped,
-                "CDR columns detected"
+                "columns detected"
             );
             self.columns_seen = Some(cols.names.clone());
         }
+        let time_at = cols.names.iter().position(|n| n == T::TIME_COLUMN).unwrap_or(0);
         let plan = self.settings.plan;
         let now = src.now().await?;
         let (mut from, mut limit) = self.resume.take().unwrap_or((window::start(self.high, now, &plan), plan.page));
         for page in 0..self.settings.max_pages {
-            let raw = src.page(&cols, &format_calldate(from), limit).await?;
+            let raw = src.page(&cols, &self.table, T::TIME_COLUMN, &format_calldate(from), limit).await?;
             shipped.read += raw.len();
-            let rows: Vec<CdrRowV1> = raw.into_iter().map(|v| cols.row(v)).collect();
-            let calldates: Vec<_> = rows.iter().map(|r| parse_calldate(&r.calldate)).collect();
-            let (high, next) = window::after_page(from, limit, &calldates, now, self.high, &plan);
+            let rows: Vec<(String, T::Row)> = raw
+                .into_iter()
+                .map(|v| {
+                    let time = v.get(time_at).cloned().flatten().unwrap_or_default();
+                    (time, T::row(&cols, v, &self.source))
+                })
+                .collect();
+            let times: Vec<_> = rows.iter().map(|(t, _)| parse_calldate(t)).collect();
+            if !times.is_empty() && times.iter().all(Option::is_none) {
+                return Err(format!(
+                    "la columna {} de la tabla {} no tiene fechas legibles (se esperaba AAAA-MM-DD HH:MM:SS)",
+                    T::TIME_COLUMN,
+                    self.table
+                ));
+            }
+            let (high, next) = window::after_page(from, limit, &times, now, self.high, &plan);
             let (new, batches) = self.commit(outbox, agent, rows, high)?;
             self.high = high;
             shipped.new += new;
@@ -299,7 +427,7 @@ impl CdrShipper {
         &self,
         outbox: &mut Outbox,
         agent: &AgentId,
-        rows: Vec<CdrRowV1>,
+        rows: Vec<(String, T::Row)>,
         high: Option<chrono::NaiveDateTime>,
     ) -> Result<(usize, usize), String> {
         let source = self.source.clone();
@@ -307,28 +435,28 @@ impl CdrShipper {
         outbox
             .batch(|b| {
                 let mut fresh = Vec::new();
-                for r in rows {
-                    if ledger::mark_shipped(b.sql(), &r.key(), &r.calldate)? {
+                for (time, r) in rows {
+                    if ledger::mark_shipped(b.sql(), T::KIND, &T::key(&r), &time)? {
                         fresh.push(r);
                     }
                 }
                 let new = fresh.len();
-                let parts = chunks(fresh);
+                let parts = chunks(fresh, T::size);
                 let batches = parts.len();
                 let taken_ms = chrono::Utc::now().timestamp_millis();
                 for rows in parts {
-                    let body = Body::CdrBatchV1(CdrBatchV1 { source: source.clone(), rows });
+                    let body = T::body(source.clone(), rows);
                     b.push(Kind::Records, |seq, _| {
                         encode_envelope(&Envelope { v: WIRE_VERSION, agent: agent.to_string(), seq, taken_ms, body })
                     })?;
                 }
                 if let Some(h) = high {
                     let forget = format_calldate(window::forget_before(h, &plan));
-                    ledger::advance(b.sql(), &source, &format_calldate(h), &forget)?;
+                    ledger::advance(b.sql(), T::KIND, &source, &format_calldate(h), &forget)?;
                 }
                 Ok((new, batches))
             })
-            .map_err(|e| format!("no se puede guardar el CDR en la bandeja de salida: {e}"))
+            .map_err(|e| format!("no se puede guardar {} en la bandeja de salida: {e}", T::KIND))
     }
 }
 
@@ -342,13 +470,13 @@ mod tests {
 
     #[test]
     fn rows_are_split_by_count_and_by_size_in_order() {
-        let parts = chunks((0..1200).map(|i| row(i, 10)).collect());
+        let parts = chunks((0..1200).map(|i| row(i, 10)).collect(), approx_size);
         assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), vec![500, 500, 200]);
         assert_eq!(parts[1][0].uniqueid, "1795773098.500");
-        let parts = chunks((0..100).map(|i| row(i, 4000)).collect());
+        let parts = chunks((0..100).map(|i| row(i, 4000)).collect(), approx_size);
         assert!(parts.len() > 1 && parts.iter().all(|p| p.iter().map(approx_size).sum::<usize>() <= BATCH_BYTES));
         assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), 100);
-        assert!(chunks(Vec::new()).is_empty());
+        assert!(chunks(Vec::new(), approx_size).is_empty());
     }
 
     #[test]
@@ -373,7 +501,7 @@ mod tests {
     #[test]
     fn the_largest_batch_fits_the_wire_limit() {
         let rows: Vec<CdrRowV1> = (0..MAX_ROWS_PER_BATCH).map(|i| row(i, 150)).collect();
-        for part in chunks(rows) {
+        for part in chunks(rows, approx_size) {
             let env = Envelope {
                 v: WIRE_VERSION,
                 agent: "pbx".into(),

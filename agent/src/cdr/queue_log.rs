@@ -24,8 +24,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub const MAX_BYTES_PER_POLL: u64 = 4 << 20;
-const ENTRIES_PER_BATCH: usize = 1000;
-const BATCH_BYTES: usize = 96 * 1024;
 /// A line longer than this is cut (Asterisk's own limit is far below).
 const MAX_LINE: usize = 8192;
 
@@ -230,22 +228,7 @@ impl QueueLogShipper {
         entries: Vec<QueueLogEntryV1>,
     ) -> Result<usize, String> {
         let key = self.path.display().to_string();
-        let mut parts: Vec<Vec<QueueLogEntryV1>> = Vec::new();
-        let mut bytes = 0usize;
-        for e in entries {
-            let size =
-                48 + e.callid.len() + e.queue.len() + e.agent.len() + e.data.iter().map(String::len).sum::<usize>();
-            match parts.last_mut() {
-                Some(p) if p.len() < ENTRIES_PER_BATCH && bytes + size <= BATCH_BYTES => {
-                    bytes += size;
-                    p.push(e);
-                }
-                _ => {
-                    bytes = size;
-                    parts.push(vec![e]);
-                }
-            }
-        }
+        let parts = super::chunks(entries, <super::QueueLogTable as super::Table>::size);
         let batches = parts.len();
         outbox
             .batch(|b| {

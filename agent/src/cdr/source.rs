@@ -27,7 +27,7 @@ pub type RawRow = Vec<Option<String>>;
 pub enum Source {
     Mariadb { conn: mysql_async::Conn, describe: Describe },
     Postgresql { client: tokio_postgres::Client, driver: tokio::task::JoinHandle<()>, describe: Describe },
-    Sqlite { conn: Option<rusqlite::Connection>, path: String, table: String },
+    Sqlite { conn: Option<rusqlite::Connection>, path: String },
 }
 
 /// What the error texts need.
@@ -36,7 +36,6 @@ pub struct Describe {
     port: u16,
     user: String,
     database: String,
-    table: String,
 }
 
 impl Describe {
@@ -80,29 +79,28 @@ impl Source {
     /// Connects and logs in.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, String> {
         let password = config.password.as_deref();
-        let table = config.cdr_table.clone();
         match &config.target {
             DatabaseTarget::Mariadb { host, port, user, database } => {
                 let describe =
-                    Describe { host: host.clone(), port: *port, user: user.clone(), database: database.clone(), table };
+                    Describe { host: host.clone(), port: *port, user: user.clone(), database: database.clone() };
                 let opts = mariadb_opts(host, *port, user, database, password);
                 let conn =
                     deadline(CONNECT_TIMEOUT, "la conexión", &describe.target(), mysql_async::Conn::new(opts), |e| {
-                        describe.mariadb(&e)
+                        describe.mariadb(&e, "")
                     })
                     .await?;
                 Ok(Source::Mariadb { conn, describe })
             }
             DatabaseTarget::Postgresql { host, port, user, database } => {
                 let describe =
-                    Describe { host: host.clone(), port: *port, user: user.clone(), database: database.clone(), table };
+                    Describe { host: host.clone(), port: *port, user: user.clone(), database: database.clone() };
                 let config = postgresql_config(host, *port, user, database, password);
                 let (client, connection) = deadline(
                     CONNECT_TIMEOUT,
                     "la conexión",
                     &describe.target(),
                     config.connect(tokio_postgres::NoTls),
-                    |e| describe.postgresql(&e),
+                    |e| describe.postgresql(&e, ""),
                 )
                 .await?;
                 let driver = tokio::spawn(async move {
@@ -122,7 +120,7 @@ impl Source {
                 .await
                 .map_err(|e| format!("la lectura SQLite falló por un error interno: {e}"))?;
                 let conn = opened.map_err(|e| format!("no se puede abrir {shown} ({e}): revise url en [database]"))?;
-                Ok(Source::Sqlite { conn: Some(conn), path: shown, table })
+                Ok(Source::Sqlite { conn: Some(conn), path: shown })
             }
         }
     }
@@ -149,8 +147,8 @@ impl Source {
         }
     }
 
-    /// The table's column names, in table order (empty if the table does not exist).
-    pub async fn columns(&mut self) -> Result<Vec<String>, String> {
+    /// The column names of `table`, in table order (empty if the table does not exist).
+    pub async fn columns(&mut self, table: &str) -> Result<Vec<String>, String> {
         match self {
             Source::Mariadb { conn, describe } => {
                 use mysql_async::prelude::Queryable;
@@ -160,8 +158,8 @@ impl Source {
                     PAGE_TIMEOUT,
                     "la consulta de columnas",
                     &describe.target(),
-                    conn.exec(sql, (describe.table.as_str(),)),
-                    |e| describe.mariadb(&e),
+                    conn.exec(sql, (table,)),
+                    |e| describe.mariadb(&e, table),
                 )
                 .await?;
                 Ok(rows)
@@ -173,8 +171,8 @@ impl Source {
                     PAGE_TIMEOUT,
                     "la consulta de columnas",
                     &describe.target(),
-                    client.query(sql, &[&describe.table]),
-                    |e| describe.postgresql(&e),
+                    client.query(sql, &[&table]),
+                    |e| describe.postgresql(&e, table),
                 )
                 .await?;
                 rows.iter()
@@ -182,8 +180,8 @@ impl Source {
                     .collect::<Result<_, _>>()
                     .map_err(|e| format!("respuesta inesperada de PostgreSQL al leer las columnas: {e}"))
             }
-            Source::Sqlite { conn, path, table } => {
-                let t = table.clone();
+            Source::Sqlite { conn, path } => {
+                let t = table.to_string();
                 Self::sqlite(conn, path, table, move |c| {
                     let mut stmt = c.prepare("SELECT name FROM pragma_table_info(?1)")?;
                     stmt.query_map([t], |r| r.get::<_, String>(0))?.collect()
@@ -203,7 +201,7 @@ impl Source {
                     "la consulta de la hora",
                     &describe.target(),
                     conn.query_first::<String, _>("SELECT DATE_FORMAT(NOW(), '%Y-%m-%d %H:%i:%s')"),
-                    |e| describe.mariadb(&e),
+                    |e| describe.mariadb(&e, ""),
                 )
                 .await?
             }
@@ -213,12 +211,12 @@ impl Source {
                     "la consulta de la hora",
                     &describe.target(),
                     client.query_one("SELECT to_char(localtimestamp, 'YYYY-MM-DD HH24:MI:SS')", &[]),
-                    |e| describe.postgresql(&e),
+                    |e| describe.postgresql(&e, ""),
                 )
                 .await?;
                 row.try_get::<_, String>(0).ok()
             }
-            Source::Sqlite { conn, path, table } => Self::sqlite(conn, path, table, |c| {
+            Source::Sqlite { conn, path } => Self::sqlite(conn, path, "", |c| {
                 c.query_row("SELECT datetime('now', 'localtime')", [], |r| r.get::<_, String>(0))
             })
             .await
@@ -229,8 +227,16 @@ impl Source {
             .ok_or_else(|| format!("la base de datos devolvió una hora ilegible: {text:?}"))
     }
 
-    /// Up to `limit` rows with `calldate >= from`, oldest first.
-    pub async fn page(&mut self, cols: &Columns, from: &str, limit: usize) -> Result<Vec<RawRow>, String> {
+    /// Up to `limit` rows of `table` with `time_column >= from`, oldest first. The time column is
+    /// rendered `YYYY-MM-DD HH:MM:SS` by MariaDB and PostgreSQL; SQLite gives its text as stored.
+    pub async fn page(
+        &mut self,
+        cols: &Columns,
+        table: &str,
+        time_column: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<RawRow>, String> {
         let limit = limit.clamp(1, 1 << 20);
         match self {
             Source::Mariadb { conn, describe } => {
@@ -238,22 +244,24 @@ impl Source {
                 let list: Vec<String> = cols
                     .names
                     .iter()
-                    .map(|c| match c.as_str() {
-                        "calldate" => "DATE_FORMAT(`calldate`, '%Y-%m-%d %H:%i:%s')".to_string(),
-                        c => format!("CAST(`{c}` AS CHAR)"),
+                    .map(|c| {
+                        if c == time_column {
+                            format!("DATE_FORMAT(`{c}`, '%Y-%m-%d %H:%i:%s')")
+                        } else {
+                            format!("CAST(`{c}` AS CHAR)")
+                        }
                     })
                     .collect();
                 let sql = format!(
-                    "SELECT {} FROM `{}` WHERE calldate >= ? ORDER BY calldate LIMIT ?",
+                    "SELECT {} FROM `{table}` WHERE `{time_column}` >= ? ORDER BY `{time_column}` LIMIT ?",
                     list.join(", "),
-                    describe.table
                 );
                 let rows: Vec<mysql_async::Row> = deadline(
                     PAGE_TIMEOUT,
                     "la lectura del CDR",
                     &describe.target(),
                     conn.exec(sql, (from, limit as u64)),
-                    |e| describe.mariadb(&e),
+                    |e| describe.mariadb(&e, table),
                 )
                 .await?;
                 Ok(rows.into_iter().map(|r| r.unwrap().into_iter().map(mysql_text).collect()).collect())
@@ -262,22 +270,25 @@ impl Source {
                 let list: Vec<String> = cols
                     .names
                     .iter()
-                    .map(|c| match c.as_str() {
-                        "calldate" => "to_char(\"calldate\", 'YYYY-MM-DD HH24:MI:SS')".to_string(),
-                        c => format!("\"{c}\"::text"),
+                    .map(|c| {
+                        if c == time_column {
+                            format!("to_char(\"{c}\"::timestamp, 'YYYY-MM-DD HH24:MI:SS')")
+                        } else {
+                            format!("\"{c}\"::text")
+                        }
                     })
                     .collect();
                 let sql = format!(
-                    "SELECT {} FROM {} WHERE calldate >= $1::text::timestamp ORDER BY calldate LIMIT $2",
+                    "SELECT {} FROM {table} WHERE \"{time_column}\"::timestamp >= $1::text::timestamp \
+                     ORDER BY \"{time_column}\" LIMIT $2",
                     list.join(", "),
-                    describe.table
                 );
                 let rows = deadline(
                     PAGE_TIMEOUT,
                     "la lectura del CDR",
                     &describe.target(),
                     client.query(sql.as_str(), &[&from, &(limit as i64)]),
-                    |e| describe.postgresql(&e),
+                    |e| describe.postgresql(&e, table),
                 )
                 .await?;
                 rows.iter()
@@ -285,12 +296,11 @@ impl Source {
                     .collect::<Result<_, _>>()
                     .map_err(|e| format!("respuesta inesperada de PostgreSQL al leer el CDR: {e}"))
             }
-            Source::Sqlite { conn, path, table } => {
+            Source::Sqlite { conn, path } => {
                 let list: Vec<String> = cols.names.iter().map(|c| format!("CAST(\"{c}\" AS TEXT)")).collect();
                 let sql = format!(
-                    "SELECT {} FROM \"{}\" WHERE calldate >= ?1 ORDER BY calldate LIMIT ?2",
+                    "SELECT {} FROM \"{table}\" WHERE \"{time_column}\" >= ?1 ORDER BY \"{time_column}\" LIMIT ?2",
                     list.join(", "),
-                    table
                 );
                 let (from, width) = (from.to_string(), cols.names.len());
                 Self::sqlite(conn, path, table, move |c| {
@@ -321,11 +331,11 @@ impl Source {
 }
 
 impl Describe {
-    fn mariadb(&self, e: &mysql_async::Error) -> String {
-        mariadb_error(e, &self.host, self.port, &self.user, &self.database, &self.table)
+    fn mariadb(&self, e: &mysql_async::Error, table: &str) -> String {
+        mariadb_error(e, &self.host, self.port, &self.user, &self.database, table)
     }
 
-    fn postgresql(&self, e: &tokio_postgres::Error) -> String {
-        postgresql_error(e, &self.host, self.port, &self.user, &self.database, &self.table)
+    fn postgresql(&self, e: &tokio_postgres::Error, table: &str) -> String {
+        postgresql_error(e, &self.host, self.port, &self.user, &self.database, table)
     }
 }
