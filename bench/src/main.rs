@@ -3,6 +3,8 @@
 //! - `sizes`: one real sample of this machine, encoded with postcard and as JSON.
 //! - `publish URL AGENTS SAMPLES`: a simulated fleet of AGENTS servers publishing SAMPLES
 //!   real-shaped envelopes in total, QoS 1, waiting for every PUBACK.
+//! - `cdr-ship DB_URL STATE_DIR`: the CDR shipper's backfill of a whole table into a fresh outbox,
+//!   then one steady-state poll (the late window read again).
 
 use centinela_agent::probes::ProbeSet;
 use centinela_agent::{HostPaths, runner::build_envelope};
@@ -79,6 +81,50 @@ fn hw_sample(root: Option<&str>, n: u32) {
     );
 }
 
+/// Ships a whole CDR table into a fresh outbox and times it, then times one more poll.
+fn cdr_ship(url: &str, state: &str) -> anyhow::Result<()> {
+    use centinela_agent::cdr::{CdrShipper, ShipSettings};
+    use centinela_agent::config::{DatabaseConfig, DatabaseTarget};
+    let target = DatabaseTarget::parse(url).map_err(anyhow::Error::msg)?;
+    let db = DatabaseConfig {
+        target,
+        password: None,
+        cdr_table: "cdr".into(),
+        stale_after: Duration::from_secs(900),
+        ship: None,
+    };
+    let mut settings = ShipSettings::default();
+    settings.plan.backfill = centinela_agent::cdr::window::days(3650);
+    let mut outbox = centinela_agent::outbox::Outbox::open(std::path::Path::new(state), 1 << 40)?;
+    let mut shipper = CdrShipper::new(db, settings, &mut outbox)?;
+    let agent = AgentId::new("pbx-bench").expect("valid id");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let started = Instant::now();
+    let (mut rows, mut polls, mut batches) = (0usize, 0usize, 0usize);
+    loop {
+        let s = rt.block_on(shipper.poll(&mut outbox, &agent)).map_err(anyhow::Error::msg)?;
+        rows += s.new;
+        batches += s.batches;
+        polls += 1;
+        if !s.more {
+            break;
+        }
+    }
+    let backfill = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let s = rt.block_on(shipper.poll(&mut outbox, &agent)).map_err(anyhow::Error::msg)?;
+    let steady = started.elapsed().as_secs_f64() * 1000.0;
+    println!(
+        "cdr-ship: backfill {rows} rows in {backfill:.2} s ({:.0} rows/s, {polls} polls, {batches} envelopes, \
+         outbox {} MiB); steady poll read {} rows of the late window, shipped {}, in {steady:.1} ms",
+        rows as f64 / backfill.max(1e-9),
+        outbox.bytes() / (1 << 20),
+        s.read,
+        s.new
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -115,8 +161,12 @@ fn main() -> anyhow::Result<()> {
             }
             println!("{:.3}", started.elapsed().as_secs_f64());
         }
+        Some("cdr-ship") => {
+            let url = args.get(2).map(String::as_str).unwrap_or("mysql://root@127.0.0.1:3306/centinela_bench_cdr");
+            cdr_ship(url, args.get(3).map(String::as_str).unwrap_or("/tmp/centinela-bench-cdr"))?;
+        }
         _ => anyhow::bail!(
-            "usage: centinela-bench sizes | publish URL AGENTS SAMPLES | wait-stored HTTP_PORT N | hw-sample [N [ROOT]]"
+            "usage: centinela-bench sizes | publish URL AGENTS SAMPLES | wait-stored HTTP_PORT N | hw-sample [N [ROOT]] | cdr-ship DB_URL STATE_DIR"
         ),
     }
     Ok(())

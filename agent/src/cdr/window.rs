@@ -33,6 +33,11 @@ pub fn format_calldate(t: NaiveDateTime) -> String {
     t.format(CALLDATE_FORMAT).to_string()
 }
 
+/// `n` days, for settings written in code.
+pub fn days(n: i64) -> TimeDelta {
+    TimeDelta::days(n)
+}
+
 /// The shipper's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
