@@ -5,10 +5,14 @@
 //! → acknowledgement back to the broker; the web layer ([`web`]) reads with its own connections.
 
 pub mod broker;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod ingest;
+pub mod notify;
+pub mod rules;
 pub mod store;
+pub mod tickets;
 pub mod web;
 
 use anyhow::Context;

@@ -1,0 +1,1 @@
+//! The business calendar (being written; see issue 5).

@@ -1,0 +1,1 @@
+//! Alert rules over incoming samples (being written; see issue 5).

@@ -1,0 +1,1 @@
+//! The ticket state machine (being written; see issue 5).
