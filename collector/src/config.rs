@@ -17,6 +17,14 @@ pub struct RawConfig {
     pub embedded_broker: Option<RawEmbeddedBroker>,
     /// The dashboard and API.
     pub http: Option<RawHttp>,
+    /// Email and webhook notifications about tickets (`[notify.email]`, `[notify.webhook]`).
+    pub notify: Option<crate::notify::RawNotify>,
+    /// The collector's time zone, working hours and holidays (`[calendar]`).
+    pub calendar: Option<crate::calendar::RawCalendar>,
+    /// Reopen window and time targets of corrective tickets (`[tickets]`).
+    pub tickets: Option<crate::tickets::RawTickets>,
+    /// Alert rules: overrides of the defaults by id, and new rules (`[rules.<id>]`).
+    pub rules: Option<crate::rules::RawRules>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +39,23 @@ pub struct RawEmbeddedBroker {
 pub struct RawHttp {
     /// Address the dashboard listens on. Default "127.0.0.1:8080".
     pub listen: Option<String>,
+    /// The address people use, e.g. "https://centinela.hacienda.gob.sv" (behind a TLS proxy): links
+    /// in notifications, and `Secure` cookies when it is https. Default: http://<listen>.
+    pub public_url: Option<String>,
+    /// A session unused for this long ends. Default "12h" (a working day with breaks).
+    pub session_idle: Option<String>,
+    /// A session ends this long after login whatever happens. Default "7d".
+    pub session_max: Option<String>,
+}
+
+/// The validated `[http]` settings beyond the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub secure_cookies: bool,
+    pub session_idle: std::time::Duration,
+    pub session_max: std::time::Duration,
 }
 
 /// Where samples come from.
@@ -48,6 +73,11 @@ pub struct Config {
     pub broker: Broker,
     pub client_id: String,
     pub http_listen: SocketAddr,
+    pub http: HttpSettings,
+    pub notify: crate::notify::Notify,
+    pub calendar: crate::calendar::Calendar,
+    pub tickets: crate::tickets::TicketsConfig,
+    pub rules: crate::rules::Rules,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/centinela-collector";
@@ -101,8 +131,39 @@ impl Config {
                 Broker::Embedded { listen: parse_addr("embedded_broker.listen", &listen)? }
             }
         };
-        let http_listen = raw.http.and_then(|h| h.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
-        Ok(Self { data_dir, broker, client_id, http_listen: parse_addr("http.listen", &http_listen)? })
+        let raw_http = raw.http.unwrap_or_default();
+        let http_listen = parse_addr("http.listen", raw_http.listen.as_deref().unwrap_or("127.0.0.1:8080"))?;
+        let public_url = raw_http.public_url.unwrap_or_else(|| format!("http://{http_listen}"));
+        let public_url = public_url.trim_end_matches('/').to_string();
+        let secure_cookies = match public_url.split_once("://") {
+            Some(("https", rest)) if !rest.is_empty() => true,
+            Some(("http", rest)) if !rest.is_empty() => false,
+            _ => {
+                return Err(invalid(
+                    "http.public_url",
+                    format!("{public_url:?} must start with https:// or http://, like \"https://centinela.example\""),
+                ));
+            }
+        };
+        let duration = |key, text: Option<String>, default: &str| {
+            centinela_agent::config::parse_duration(
+                key,
+                text.as_deref().unwrap_or(default),
+                std::time::Duration::from_secs(60),
+                std::time::Duration::from_secs(90 * 86_400),
+            )
+        };
+        let http = HttpSettings {
+            public_url,
+            secure_cookies,
+            session_idle: duration("http.session_idle", raw_http.session_idle, "12h")?,
+            session_max: duration("http.session_max", raw_http.session_max, "7d")?,
+        };
+        let notify = crate::notify::Notify::from_raw(raw.notify.unwrap_or_default())?;
+        let calendar = crate::calendar::Calendar::from_raw(raw.calendar.unwrap_or_default())?;
+        let tickets = crate::tickets::TicketsConfig::from_raw(raw.tickets.unwrap_or_default())?;
+        let rules = crate::rules::Rules::from_raw(raw.rules)?;
+        Ok(Self { data_dir, broker, client_id, http_listen, http, notify, calendar, tickets, rules })
     }
 }
 

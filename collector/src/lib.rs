@@ -4,12 +4,15 @@
 //! Data flow: MQTT ([`ingest`]) → writer thread ([`store::writer`], one SQLite transaction per batch)
 //! → acknowledgement back to the broker; the web layer ([`web`]) reads with its own connections.
 
+pub mod audit;
+pub mod auth;
 pub mod broker;
 pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod notify;
+pub mod org;
 pub mod rules;
 pub mod store;
 pub mod tickets;
@@ -63,6 +66,31 @@ fn resolve_broker(config: &Config, opts: &ServeOptions) -> anyhow::Result<MqttCo
     }
 }
 
+/// On the very first start (no user at all), creates the user `admin` with a one-time password and
+/// prints it once, on stderr and in the log: there is no default password to forget to change.
+fn first_admin(conn: &rusqlite::Connection, config: &Config) -> anyhow::Result<()> {
+    if auth::store::count_users(conn)? > 0 {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let (user, otp) =
+        auth::store::create_user(&tx, audit::SYSTEM_ACTOR, now, "admin", auth::Role::Admin, "Administrador", &[])
+            .map_err(|e| anyhow::anyhow!("cannot create the first admin: {e}"))?;
+    tx.commit()?;
+    let url = &config.http.public_url;
+    eprintln!(
+        "\nPrimer arranque: usuario «{}», contraseña de un solo uso: {otp}\nInicie sesión en {url}/login y cámbiela. \
+         Otros usuarios: centinela-collector user add NOMBRE --role ROL\n",
+        user.username
+    );
+    tracing::warn!(
+        user = user.username.as_str(),
+        "first start: created the admin user with a one-time password (printed on stderr)"
+    );
+    Ok(())
+}
+
 /// Runs the collector until `shutdown` resolves.
 pub async fn serve(
     config: Config,
@@ -71,6 +99,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let started_ms = chrono::Utc::now().timestamp_millis();
     let conn = store::open_writer(&config.data_dir)?;
+    first_admin(&conn, &config)?;
     let stats = Arc::new(store::writer::IngestStats::default());
     let (committed_tx, committed_rx) = mpsc::unbounded_channel();
     let writer = store::writer::spawn::<ingest::AckToken>(conn, started_ms, committed_tx, Arc::clone(&stats), 65_536);
@@ -124,13 +153,15 @@ pub async fn serve(
     let stats_for_drain = Arc::clone(&stats);
     let app = web::make_app(web::AppState {
         db: Arc::new(web::ReaderPool::new(config.data_dir.clone())),
+        writer: Arc::new(web::WebWriter::open(&config.data_dir)?),
+        http: config.http.clone(),
         stats,
         ingest: ingest_status,
     });
     tracing::info!(dashboard = %format!("http://{http_addr}/"), broker = %mqtt.url, data_dir = %config.data_dir.display(), "collector running");
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = http_stop.changed().await;
             })

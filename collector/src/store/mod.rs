@@ -21,6 +21,8 @@ pub const DB_FILE: &str = "centinela.db";
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial", include_str!("../../migrations/0001_initial.sql")),
     ("0002_cdr", include_str!("../../migrations/0002_cdr.sql")),
+    ("0003_people", include_str!("../../migrations/0003_people.sql")),
+    ("0004_notifications", include_str!("../../migrations/0004_notifications.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! The JSON API (`/api/v1/...`) and the health check.
 
+use super::auth::ApiUser;
 use super::{AppState, WebError};
 use crate::store::read;
 use axum::Json;
@@ -10,12 +11,16 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 
 /// Every server: id, status, last_seen (RFC 3339), last_seq, samples, and what the agent said of itself.
-pub async fn servers(State(st): State<AppState>) -> Result<Json<Vec<read::ServerRow>>, WebError> {
+pub async fn servers(State(st): State<AppState>, _: ApiUser) -> Result<Json<Vec<read::ServerRow>>, WebError> {
     Ok(Json(st.db.with(read::servers).await?))
 }
 
 /// The latest sample of one server, decoded.
-pub async fn server_latest(State(st): State<AppState>, Path(id): Path<String>) -> Result<Response, WebError> {
+pub async fn server_latest(
+    State(st): State<AppState>,
+    _: ApiUser,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
     let lookup = id.clone();
     let latest = st.db.with(move |c| read::latest_sample(c, &lookup)).await?;
     match latest {

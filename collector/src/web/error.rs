@@ -8,6 +8,12 @@ use axum::response::{Html, IntoResponse, Response};
 pub enum WebError {
     #[error("not found: {0}")]
     NotFound(String),
+    /// The user may not do this (or the form's CSRF token is wrong); the text says why, in Spanish.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The form's input is wrong; the text says what, in Spanish.
+    #[error("bad request: {0}")]
+    BadRequest(String),
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("database: {0}")]
@@ -22,6 +28,8 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
             WebError::NotFound(what) => (StatusCode::NOT_FOUND, format!("No se encontró {what}.")),
+            WebError::Forbidden(why) => (StatusCode::FORBIDDEN, format!("No permitido: {why}.")),
+            WebError::BadRequest(why) => (StatusCode::BAD_REQUEST, format!("Datos no válidos: {why}.")),
             WebError::Store(_) | WebError::Sqlite(_) | WebError::Render(_) | WebError::Internal(_) => {
                 tracing::error!(error = %self, "request failed");
                 (

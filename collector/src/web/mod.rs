@@ -1,9 +1,11 @@
 //! The web layer: Spanish pages for people, JSON for machines, built by [`make_app`] so tests can
 //! serve the very same router on `127.0.0.1:0`.
 
+pub mod admin;
 mod api;
+pub mod auth;
 mod error;
-mod pages;
+pub mod pages;
 
 use crate::ingest::IngestStatus;
 use crate::store::writer::IngestStats;
@@ -50,15 +52,54 @@ impl ReaderPool {
     }
 }
 
+/// The web layer's one write connection. Changes made by people (tickets, users, the
+/// organisation) run here, each in one `BEGIN IMMEDIATE` transaction with its audit row; the
+/// ingest writer thread has its own connection, and SQLite serializes the two.
+pub struct WebWriter {
+    conn: Mutex<Connection>,
+}
+
+impl WebWriter {
+    pub fn open(data_dir: &std::path::Path) -> Result<Self, crate::store::StoreError> {
+        Ok(Self { conn: Mutex::new(crate::store::open_writer(data_dir)?) })
+    }
+
+    /// Runs `f` in a transaction off the async runtime: committed if it returns `Ok`, rolled back
+    /// otherwise.
+    pub async fn run<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<R, WebError> + Send + 'static,
+    ) -> Result<R, WebError> {
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = me.conn.lock().map_err(|_| WebError::Internal("the web writer lock is poisoned".into()))?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| WebError::Internal(format!("writer task failed: {e}")))?
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub db: Arc<ReaderPool>,
+    pub writer: Arc<WebWriter>,
+    pub http: crate::config::HttpSettings,
     pub stats: Arc<IngestStats>,
     pub ingest: Arc<IngestStatus>,
 }
 
 pub fn make_app(state: AppState) -> Router {
     Router::new()
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", axum::routing::post(auth::logout))
+        .route(auth::CHANGE_PASSWORD, get(auth::password_form).post(auth::change_password))
+        .route("/admin/usuarios", get(admin::users).post(admin::create_user))
+        .route("/admin/usuarios/restablecer", axum::routing::post(admin::reset_password))
+        .route("/admin/organizacion", get(admin::organisation).post(admin::change_organisation))
         .route("/", get(pages::fleet))
         .route("/server/{id}", get(pages::server))
         .route("/static/app.css", get(pages::css))

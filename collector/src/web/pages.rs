@@ -1,6 +1,7 @@
 //! Server-rendered Spanish pages. View models turn stored rows and samples into the words and
 //! numbers a UACT chief reads; templates only lay them out.
 
+use super::auth::PageUser;
 use super::{AppState, WebError};
 use crate::store::read::{self, ServerRow, rfc3339};
 use askama::Template;
@@ -90,9 +91,30 @@ pub struct Counts {
     pub stopped: usize,
 }
 
+/// The signed-in person, for the header of every page.
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub name: String,
+    pub role: &'static str,
+    pub csrf: String,
+    pub admin: bool,
+}
+
+impl From<&super::auth::Credentials> for Me {
+    fn from(c: &super::auth::Credentials) -> Self {
+        Self {
+            name: c.user.display().to_string(),
+            role: c.user.role.label(),
+            csrf: c.csrf.clone().unwrap_or_default(),
+            admin: c.user.role == crate::auth::Role::Admin,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "fleet.html")]
 pub struct FleetPage {
+    pub me: Me,
     pub counts: Counts,
     pub servers: Vec<ServerView>,
 }
@@ -417,6 +439,7 @@ impl LatestView {
 #[derive(Template)]
 #[template(path = "server.html")]
 pub struct ServerPage {
+    pub me: Me,
     pub s: ServerView,
     pub sample: SampleView,
 }
@@ -428,7 +451,7 @@ pub struct ErrorPage {
     pub message: String,
 }
 
-pub async fn fleet(State(st): State<AppState>) -> Result<Html<String>, WebError> {
+pub async fn fleet(State(st): State<AppState>, PageUser(c): PageUser) -> Result<Html<String>, WebError> {
     let rows = st.db.with(read::servers).await?;
     let mut counts = Counts::default();
     for r in &rows {
@@ -439,11 +462,15 @@ pub async fn fleet(State(st): State<AppState>) -> Result<Html<String>, WebError>
             _ => counts.stopped += 1,
         }
     }
-    let page = FleetPage { counts, servers: rows.into_iter().map(ServerView::from).collect() };
+    let page = FleetPage { me: Me::from(&c), counts, servers: rows.into_iter().map(ServerView::from).collect() };
     Ok(Html(page.render()?))
 }
 
-pub async fn server(State(st): State<AppState>, Path(id): Path<String>) -> Result<Html<String>, WebError> {
+pub async fn server(
+    State(st): State<AppState>,
+    PageUser(c): PageUser,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
     let lookup = id.clone();
     let (row, latest) = st.db.with(move |c| Ok((read::server(c, &lookup)?, read::latest_sample(c, &lookup)?))).await?;
     let row = row.ok_or_else(|| WebError::NotFound(format!("el servidor «{id}»")))?;
@@ -455,7 +482,7 @@ pub async fn server(State(st): State<AppState>, Path(id): Path<String>) -> Resul
             None => SampleView::Undecodable(format!("el mensaje {} no es una muestra", env.seq)),
         },
     };
-    Ok(Html(ServerPage { s: row.into(), sample }.render()?))
+    Ok(Html(ServerPage { me: Me::from(&c), s: row.into(), sample }.render()?))
 }
 
 pub async fn not_found() -> WebError {
@@ -474,6 +501,10 @@ pub async fn js() -> impl IntoResponse {
 mod tests {
     use super::*;
     use centinela_shared::*;
+
+    pub(super) fn me() -> Me {
+        Me { name: "Ana López".into(), role: "Técnico de UACT", csrf: "c".repeat(64), admin: false }
+    }
 
     fn row(status: &str) -> ServerRow {
         ServerRow {
@@ -543,10 +574,13 @@ mod tests {
                 ],
             }),
         };
-        let html =
-            ServerPage { s: row("online").into(), sample: SampleView::Ok(Box::new(LatestView::new(&env).unwrap())) }
-                .render()
-                .unwrap();
+        let html = ServerPage {
+            me: me(),
+            s: row("online").into(),
+            sample: SampleView::Ok(Box::new(LatestView::new(&env).unwrap())),
+        }
+        .render()
+        .unwrap();
         assert!(html.contains("<h2>Hardware</h2>") && html.contains("Arreglos RAID") && html.contains("Ventiladores"));
         assert!(html.contains("md0") && html.contains("sdb1 (faulty)") && html.contains("arreglo RAID degradado"));
         assert!(html.contains("badge crit\">Crítico") && html.contains("ventilador detenido"));
@@ -663,7 +697,8 @@ mod admin_app_tests {
             cdr_newest: Some("2026-11-27 10:01:00".into()),
             queue_log_rows: 0,
         };
-        let html = ServerPage { s: s.into(), sample: SampleView::Ok(Box::new(view)) }.render().unwrap();
+        let html =
+            ServerPage { me: tests::me(), s: s.into(), sample: SampleView::Ok(Box::new(view)) }.render().unwrap();
         assert!(html.contains("<h2>Aplicación de administración</h2>"), "{html}");
         assert!(html.contains("https://127.0.0.1/admin") && html.contains("HTTP 200 en 42 ms"), "{html}");
         assert!(html.contains("certificado emitido por CN=pbx-01") && html.contains("autofirmado"), "{html}");
