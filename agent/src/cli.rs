@@ -13,7 +13,7 @@ pub const USAGE: &str = "\
 centinela-agent: health of an Asterisk server, delivered over MQTT
 
 Usage:
-  centinela-agent run --config FILE
+  centinela-agent run --config FILE [--root DIR]
       Run the daemon: sample every interval, store, and deliver to the broker.
   centinela-agent check [--config FILE] [--json] [--root DIR]
       Run every probe once and print the sample (a technician's evidence).
@@ -25,7 +25,7 @@ Usage:
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
-    Run { config: PathBuf },
+    Run { config: PathBuf, root: Option<PathBuf> },
     Check { config: Option<PathBuf>, json: bool, root: Option<PathBuf> },
     Help,
     Version,
@@ -63,13 +63,13 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
         match (sub.as_str(), name.as_str()) {
             (_, "-h" | "--help") => return Ok(Command::Help),
             (_, "--config") => config = Some(value("FILE")?),
-            ("check", "--root") => root = Some(value("DIR")?),
+            (_, "--root") => root = Some(value("DIR")?),
             ("check", "--json") if inline.is_none() => json = true,
             _ => return Err(format!("unexpected argument {flag:?} for {sub} (see --help)")),
         }
     }
     match sub.as_str() {
-        "run" => Ok(Command::Run { config: config.ok_or("run needs --config FILE")? }),
+        "run" => Ok(Command::Run { config: config.ok_or("run needs --config FILE")?, root }),
         _ => Ok(Command::Check { config, json, root }),
     }
 }
@@ -118,7 +118,11 @@ pub fn main() -> ExitCode {
             println!("centinela-agent {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Run { config } => {
+        Command::Run { config, root } => {
+            let paths = match root_paths(root.as_deref()) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
             let config = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -133,7 +137,7 @@ pub fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(crate::run(config, HostPaths::live(), shutdown_signal())) {
+            match rt.block_on(crate::run(config, paths, shutdown_signal())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("centinela-agent: {e:#}");
@@ -145,6 +149,21 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The host paths for `--root DIR` (fixture trees), or the live host.
+fn root_paths(root: Option<&std::path::Path>) -> Result<HostPaths, ExitCode> {
+    match root {
+        Some(r) if !r.is_dir() => {
+            eprintln!(
+                "centinela-agent: --root {}: not a directory; give a tree with proc/, sys/ and dev/",
+                r.display()
+            );
+            Err(ExitCode::from(2))
+        }
+        Some(r) => Ok(HostPaths::under(r)),
+        None => Ok(HostPaths::live()),
+    }
+}
+
 fn check(config: Option<PathBuf>, json: bool, root: Option<PathBuf>) -> ExitCode {
     let config = match config.map(|p| Config::load(&p)).unwrap_or_else(Config::defaults) {
         Ok(c) => c,
@@ -153,16 +172,9 @@ fn check(config: Option<PathBuf>, json: bool, root: Option<PathBuf>) -> ExitCode
             return ExitCode::from(2);
         }
     };
-    let paths = match &root {
-        Some(r) if !r.is_dir() => {
-            eprintln!(
-                "centinela-agent: --root {}: not a directory; give a tree with proc/, sys/ and dev/",
-                r.display()
-            );
-            return ExitCode::from(2);
-        }
-        Some(r) => HostPaths::under(r),
-        None => HostPaths::live(),
+    let paths = match root_paths(root.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let mut probes = crate::probes::ProbeSet::new(&crate::probes::ProbeConfig::from_config(&config));
     // CPU usage is a difference of two readings; give it a short window.
@@ -206,8 +218,14 @@ mod tests {
 
     #[test]
     fn run_and_check_parse_with_their_flags() {
-        assert_eq!(parse(&["run", "--config", "/etc/a.toml"]), Ok(Command::Run { config: "/etc/a.toml".into() }));
-        assert_eq!(parse(&["run", "--config=/etc/a.toml"]), Ok(Command::Run { config: "/etc/a.toml".into() }));
+        assert_eq!(
+            parse(&["run", "--config", "/etc/a.toml"]),
+            Ok(Command::Run { config: "/etc/a.toml".into(), root: None })
+        );
+        assert_eq!(
+            parse(&["run", "--config=/etc/a.toml", "--root", "/fx"]),
+            Ok(Command::Run { config: "/etc/a.toml".into(), root: Some("/fx".into()) })
+        );
         assert_eq!(
             parse(&["check", "--json", "--root", "/fx", "--config", "c.toml"]),
             Ok(Command::Check { config: Some("c.toml".into()), json: true, root: Some("/fx".into()) })

@@ -102,7 +102,24 @@ pub async fn serve(
     first_admin(&conn, &config)?;
     let stats = Arc::new(store::writer::IngestStats::default());
     let (committed_tx, committed_rx) = mpsc::unbounded_channel();
-    let writer = store::writer::spawn::<ingest::AckToken>(conn, started_ms, committed_tx, Arc::clone(&stats), 65_536);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let notifier = notify::spawn(&config.data_dir, config.notify.clone(), notify::Options::default(), stop_rx.clone())
+        .context("cannot start the notification workers")?;
+    let ticket_ctx = tickets::store::Context {
+        tickets: config.tickets.clone(),
+        notify: config.notify.clone(),
+        public_url: config.http.public_url.clone(),
+    };
+    let mut workflow = store::writer::Workflow::load(&conn, config.rules.clone(), ticket_ctx.clone())?;
+    workflow.waker = Some(notifier.waker());
+    let writer = store::writer::spawn::<ingest::AckToken>(
+        conn,
+        started_ms,
+        committed_tx,
+        Arc::clone(&stats),
+        65_536,
+        Some(workflow),
+    );
 
     let mqtt = resolve_broker(&config, &opts)?;
     let listener = tokio::net::TcpListener::bind(config.http_listen).await.with_context(|| {
@@ -110,7 +127,6 @@ pub async fn serve(
     })?;
     let http_addr = listener.local_addr()?;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let ingest_status = Arc::new(ingest::IngestStatus::default());
     // Ingest runs on its own thread and current-thread runtime: the MQTT event loop task and the
     // ingest task then hand every message over without cross-thread wake-ups (measured: +40 %).
@@ -155,6 +171,11 @@ pub async fn serve(
         db: Arc::new(web::ReaderPool::new(config.data_dir.clone())),
         writer: Arc::new(web::WebWriter::open(&config.data_dir)?),
         http: config.http.clone(),
+        workflow: Arc::new(web::WorkflowEnv {
+            ctx: ticket_ctx,
+            calendar: config.calendar.clone(),
+            waker: Some(notifier.waker()),
+        }),
         stats,
         ingest: ingest_status,
     });
@@ -186,6 +207,7 @@ pub async fn serve(
         let _ = done_rx.await;
     }
     tokio::task::spawn_blocking(move || writer.join()).await?;
+    tokio::task::spawn_blocking(move || notifier.join()).await?;
     Ok(())
 }
 

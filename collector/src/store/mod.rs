@@ -23,6 +23,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_cdr", include_str!("../../migrations/0002_cdr.sql")),
     ("0003_people", include_str!("../../migrations/0003_people.sql")),
     ("0004_notifications", include_str!("../../migrations/0004_notifications.sql")),
+    ("0005_tickets", include_str!("../../migrations/0005_tickets.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

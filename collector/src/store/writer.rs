@@ -86,12 +86,13 @@ pub fn spawn<T: Send + 'static>(
     committed: mpsc::UnboundedSender<Committed<T>>,
     stats: Arc<IngestStats>,
     queue: usize,
+    workflow: Option<Workflow>,
 ) -> WriterHandle<T> {
     let (tx, mut rx) = mpsc::channel::<Op<T>>(queue);
     let thread = std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
-            let mut applier = Applier::default();
+            let mut applier = Applier { workflow, ..Applier::default() };
             while let Some(first) = rx.blocking_recv() {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
@@ -103,7 +104,9 @@ pub fn spawn<T: Send + 'static>(
                 let mut tokens = Vec::with_capacity(batch.len());
                 let mut flushes = Vec::new();
                 let result = (|| {
-                    let tx = conn.transaction()?;
+                    // IMMEDIATE: the web layer writes too (tickets, people); a deferred
+                    // transaction that read first could not upgrade after its commit.
+                    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                     for op in batch {
                         match op {
                             Op::Message(m) => {
@@ -113,7 +116,8 @@ pub fn spawn<T: Send + 'static>(
                             }
                             Op::Tick { now_ms } => {
                                 applier.flush(&tx)?;
-                                mark_stale(&tx, now_ms, started_ms)?
+                                let stale = mark_stale(&tx, now_ms, started_ms)?;
+                                applier.on_tick(&tx, now_ms, &stale)?;
                             }
                             Op::Flush(done) => flushes.push(done),
                         }
@@ -124,6 +128,9 @@ pub fn spawn<T: Send + 'static>(
                 if result.is_err() {
                     // The transaction rolled back: what the applier cached about it is not true.
                     applier.forget();
+                }
+                if result.is_ok() {
+                    applier.wake_notifier();
                 }
                 match result {
                     Ok(()) => {
@@ -182,16 +189,84 @@ struct Delta {
     interval_ms: u32,
 }
 
+/// The rule engine and the automatic tickets, run by the writer on every stored sample, presence
+/// change and tick, in the same transaction as the message that caused them.
+pub struct Workflow {
+    pub engine: crate::rules::Engine,
+    pub ctx: crate::tickets::store::Context,
+    /// Told after a commit that queued notifications.
+    pub waker: Option<crate::notify::Waker>,
+    saved_ms: i64,
+    notified: bool,
+}
+
+/// How often the engine's state is saved (a restart loses at most this much pending time).
+const SAVE_EVERY_MS: i64 = 30_000;
+
+impl Workflow {
+    /// The engine restored from its saved state (if any), so a restart neither re-fires nor forgets.
+    pub fn load(
+        conn: &Connection,
+        rules: crate::rules::Rules,
+        ctx: crate::tickets::store::Context,
+    ) -> rusqlite::Result<Self> {
+        let saved: Option<String> =
+            conn.query_row("SELECT state FROM engine_state WHERE id = 1", [], |r| r.get(0)).optional()?;
+        let engine = match saved.map(|s| serde_json::from_str::<crate::rules::EngineState>(&s)) {
+            Some(Ok(state)) => crate::rules::Engine::restore(rules, state),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "the saved rule engine state does not parse; starting fresh");
+                crate::rules::Engine::new(rules)
+            }
+            None => crate::rules::Engine::new(rules),
+        };
+        Ok(Self { engine, ctx, waker: None, saved_ms: 0, notified: false })
+    }
+
+    fn apply(&mut self, tx: &Transaction, transitions: Vec<crate::rules::Transition>) -> rusqlite::Result<()> {
+        for t in &transitions {
+            match t {
+                crate::rules::Transition::Fired { server, key, .. } => tracing::warn!(server, key, "problem fired"),
+                crate::rules::Transition::Resolved { server, key, .. } => {
+                    tracing::info!(server, key, "problem resolved")
+                }
+            }
+            self.notified |= crate::tickets::store::on_transition(tx, &self.ctx, t)?;
+        }
+        Ok(())
+    }
+
+    fn save(&mut self, tx: &Transaction, now_ms: i64) -> rusqlite::Result<()> {
+        if now_ms - self.saved_ms < SAVE_EVERY_MS {
+            return Ok(());
+        }
+        let state = serde_json::to_string(&self.engine.snapshot())
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        tx.prepare_cached(
+            "INSERT INTO engine_state (id, saved_at, state) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET saved_at = ?1, state = ?2",
+        )?
+        .execute(params![now_ms, state])?;
+        self.saved_ms = now_ms;
+        Ok(())
+    }
+}
+
+fn utc(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
 /// The writer's per-transaction state: which servers exist, and per-server counters of the samples
 /// stored since the last flush, so a batch costs one `UPDATE servers` per server, not per sample.
 /// Invariant: [`Applier::flush`] runs before anything that reads those counters (a status or birth
 /// message, the staleness timer) and before every commit.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Applier {
     /// agent id → servers.id
     known: HashMap<String, i64>,
     /// servers.id → counters
     deltas: HashMap<i64, Delta>,
+    workflow: Option<Workflow>,
 }
 
 impl Applier {
@@ -208,6 +283,33 @@ impl Applier {
     pub fn forget(&mut self) {
         self.known.clear();
         self.deltas.clear();
+        if let Some(w) = &mut self.workflow {
+            w.notified = false;
+        }
+    }
+
+    /// After a commit: wakes the notification workers if the transaction queued anything.
+    fn wake_notifier(&mut self) {
+        if let Some(w) = &mut self.workflow
+            && std::mem::take(&mut w.notified)
+            && let Some(waker) = &w.waker
+        {
+            waker.wake();
+        }
+    }
+
+    /// The timer: servers just marked stale, time passing for `for` and `keep_firing_for`, and
+    /// the engine's state saved now and then.
+    pub fn on_tick(&mut self, tx: &Transaction, now_ms: i64, stale: &[String]) -> rusqlite::Result<()> {
+        let Some(w) = &mut self.workflow else { return Ok(()) };
+        let now = utc(now_ms);
+        let mut transitions = Vec::new();
+        for agent in stale {
+            transitions.extend(w.engine.on_presence(agent, now, "stale"));
+        }
+        transitions.extend(w.engine.on_tick(now));
+        w.apply(tx, transitions)?;
+        w.save(tx, now_ms)
     }
 
     /// Writes the pending per-server counters.
@@ -275,6 +377,16 @@ impl Applier {
                 d.max_seq = d.max_seq.max(env.seq as i64);
                 d.last_seen = d.last_seen.max(now);
                 d.interval_ms = s.interval_ms;
+                if let Some(w) = &mut self.workflow {
+                    let transitions = w.engine.on_sample(agent, utc(now), s);
+                    if !transitions.is_empty() {
+                        // Tickets read the servers row: bring its counters up to date first.
+                        self.flush(tx)?;
+                        if let Some(w) = &mut self.workflow {
+                            w.apply(tx, transitions)?;
+                        }
+                    }
+                }
                 Ok(Applied::Stored)
             }
             TopicKind::Status => {
@@ -294,6 +406,10 @@ impl Applier {
                     tx.prepare_cached("UPDATE servers SET status = ?2, status_since = ?3 WHERE agent_id = ?1")?
                         .execute(params![agent, status, now])?;
                     tracing::info!(agent, status, "server presence changed");
+                }
+                if let Some(w) = &mut self.workflow {
+                    let transitions = w.engine.on_presence(agent, utc(now), status);
+                    w.apply(tx, transitions)?;
                 }
                 Ok(Applied::Presence)
             }
@@ -431,17 +547,17 @@ fn store_queue_log(
 
 /// Marks online servers that have been silent for more than 3 intervals as stale. Silence is counted
 /// from the later of the last sample and the collector's start.
-pub fn mark_stale(tx: &Transaction, now_ms: i64, started_ms: i64) -> rusqlite::Result<()> {
+pub fn mark_stale(tx: &Transaction, now_ms: i64, started_ms: i64) -> rusqlite::Result<Vec<String>> {
     let mut stmt = tx.prepare_cached(
         "UPDATE servers SET status = 'stale', status_since = ?1
          WHERE status = 'online' AND max(coalesce(last_seen, first_seen), ?2) + 3 * interval_ms < ?1
          RETURNING agent_id",
     )?;
     let stale: Vec<String> = stmt.query_map(params![now_ms, started_ms], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    for agent in stale {
+    for agent in &stale {
         tracing::warn!(agent = agent.as_str(), "server stopped reporting (no sample for 3 intervals)");
     }
-    Ok(())
+    Ok(stale)
 }
 
 #[cfg(test)]

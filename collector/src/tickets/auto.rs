@@ -24,7 +24,8 @@ use std::time::Duration;
 /// A failure a rule detected, as the rule engine describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    pub center_id: CenterId,
+    /// The server's call center; `None` while an admin has not placed the server in one.
+    pub center_id: Option<CenterId>,
     pub server_id: ServerId,
     /// The problem's identity on its server, e.g. "raid:md0".
     pub problem_key: String,
@@ -180,7 +181,7 @@ mod tests {
 
     fn problem() -> Problem {
         Problem {
-            center_id: CENTER,
+            center_id: Some(CENTER),
             server_id: 7,
             problem_key: "raid:md0".into(),
             rule: "raid_degradado".into(),

@@ -13,6 +13,7 @@
 
 pub mod auto;
 pub mod model;
+pub mod store;
 pub mod targets;
 
 pub use auto::{AutoDecision, Problem, on_problem_fired, on_problem_resolved};

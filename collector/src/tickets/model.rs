@@ -223,7 +223,9 @@ pub struct Automatic {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
     pub id: TicketId,
-    pub center_id: CenterId,
+    /// `None` only for a ticket Centinela opened on a server an admin has not placed in a call
+    /// center yet: UACT sees it, no jefe_centro does.
+    pub center_id: Option<CenterId>,
     /// The server concerned; a request filed by people may not name one.
     pub server_id: Option<ServerId>,
     pub title: String,
@@ -583,7 +585,7 @@ pub fn file(
     };
     let ticket = Ticket {
         id,
-        center_id: form.center_id,
+        center_id: Some(form.center_id),
         server_id: form.server_id,
         title: form.title.trim().to_string(),
         description: form.description.trim().to_string(),
@@ -641,7 +643,7 @@ fn wrong_state(kind: ActionKind, state: State) -> String {
 /// action's data (what a page needs to decide which buttons to show).
 pub fn permitted(kind: ActionKind, actor: &Actor, ticket: &Ticket) -> Result<(), Denied> {
     refuse_read_only(actor)?;
-    if actor.role == Role::JefeCentro && !actor.answers_for(ticket.center_id) {
+    if actor.role == Role::JefeCentro && !ticket.center_id.is_some_and(|c| actor.answers_for(c)) {
         return Err(not_allowed(
             "Este requerimiento es de otro centro telefónico; solo puede actuar sobre los de su centro.",
         ));

@@ -405,7 +405,7 @@ mod tests {
     #[test]
     fn a_generated_critical_ticket_must_be_assigned_within_thirty_minutes_around_the_clock() {
         let problem = Problem {
-            center_id: 3,
+            center_id: Some(3),
             server_id: 7,
             problem_key: "troncal:sip-claro".into(),
             rule: "troncal_no_registrada".into(),

@@ -14,6 +14,12 @@ pub enum WebError {
     /// The form's input is wrong; the text says what, in Spanish.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// Nobody may do this in the current state (409); the text says why, in Spanish.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The action's data is unacceptable (422); the text says what, in Spanish.
+    #[error("invalid: {0}")]
+    Invalid(String),
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("database: {0}")]
@@ -30,6 +36,8 @@ impl IntoResponse for WebError {
             WebError::NotFound(what) => (StatusCode::NOT_FOUND, format!("No se encontró {what}.")),
             WebError::Forbidden(why) => (StatusCode::FORBIDDEN, format!("No permitido: {why}.")),
             WebError::BadRequest(why) => (StatusCode::BAD_REQUEST, format!("Datos no válidos: {why}.")),
+            WebError::Conflict(why) => (StatusCode::CONFLICT, why.clone()),
+            WebError::Invalid(why) => (StatusCode::UNPROCESSABLE_ENTITY, why.clone()),
             WebError::Store(_) | WebError::Sqlite(_) | WebError::Render(_) | WebError::Internal(_) => {
                 tracing::error!(error = %self, "request failed");
                 (

@@ -6,6 +6,7 @@ mod api;
 pub mod auth;
 mod error;
 pub mod pages;
+pub mod tickets;
 
 use crate::ingest::IngestStatus;
 use crate::store::writer::IngestStats;
@@ -83,11 +84,20 @@ impl WebWriter {
     }
 }
 
+/// What ticket pages need besides the database: the ticket settings, the calendar for due dates,
+/// and the notification workers' waker.
+pub struct WorkflowEnv {
+    pub ctx: crate::tickets::store::Context,
+    pub calendar: crate::calendar::Calendar,
+    pub waker: Option<crate::notify::Waker>,
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub db: Arc<ReaderPool>,
     pub writer: Arc<WebWriter>,
     pub http: crate::config::HttpSettings,
+    pub workflow: Arc<WorkflowEnv>,
     pub stats: Arc<IngestStats>,
     pub ingest: Arc<IngestStatus>,
 }
@@ -100,6 +110,13 @@ pub fn make_app(state: AppState) -> Router {
         .route("/admin/usuarios", get(admin::users).post(admin::create_user))
         .route("/admin/usuarios/restablecer", axum::routing::post(admin::reset_password))
         .route("/admin/organizacion", get(admin::organisation).post(admin::change_organisation))
+        .route("/tickets", get(tickets::list).post(tickets::create))
+        .route("/tickets/nuevo", get(tickets::new_form))
+        .route("/tickets/{id}", get(tickets::detail))
+        .route("/tickets/{id}/accion", axum::routing::post(tickets::action))
+        .route("/api/v1/tickets", get(tickets::api_list).post(tickets::api_create))
+        .route("/api/v1/tickets/{id}", get(tickets::api_get))
+        .route("/api/v1/tickets/{id}/actions", axum::routing::post(tickets::api_action))
         .route("/", get(pages::fleet))
         .route("/server/{id}", get(pages::server))
         .route("/static/app.css", get(pages::css))

@@ -70,6 +70,15 @@ impl Server {
                 session_idle: Duration::from_secs(3600),
                 session_max: Duration::from_secs(86_400),
             },
+            workflow: Arc::new(centinela_collector::web::WorkflowEnv {
+                ctx: centinela_collector::tickets::store::Context {
+                    tickets: Default::default(),
+                    notify: Default::default(),
+                    public_url: "http://127.0.0.1".into(),
+                },
+                calendar: Default::default(),
+                waker: None,
+            }),
             stats: Default::default(),
             ingest: Default::default(),
         };
