@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod notify;
 pub mod org;
 pub mod rules;
+pub mod silences;
 pub mod store;
 pub mod tickets;
 pub mod web;

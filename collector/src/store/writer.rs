@@ -279,6 +279,11 @@ impl Applier {
         Ok(id)
     }
 
+    /// An applier that also runs the rule engine and the automatic tickets.
+    pub fn with_workflow(workflow: Workflow) -> Self {
+        Self { workflow: Some(workflow), ..Self::default() }
+    }
+
     /// Forgets everything cached; call after a rolled-back transaction.
     pub fn forget(&mut self) {
         self.known.clear();

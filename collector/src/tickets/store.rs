@@ -57,6 +57,8 @@ pub struct Filter {
     pub assignee: Option<i64>,
     pub priority: Option<super::Priority>,
     pub server: Option<i64>,
+    /// The server by its agent id.
+    pub server_agent: Option<String>,
 }
 
 /// Tickets matching `f`, newest first, at most `limit`.
@@ -87,6 +89,9 @@ pub fn list(conn: &Connection, f: &Filter, limit: usize) -> rusqlite::Result<Vec
     }
     if let Some(s) = f.server {
         arg(&mut sql, " AND server_id = ?", s.into());
+    }
+    if let Some(a) = &f.server_agent {
+        arg(&mut sql, " AND server_id = (SELECT id FROM servers WHERE agent_id = ?)", a.clone().into());
     }
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
     let mut stmt = conn.prepare(&sql)?;

@@ -119,6 +119,8 @@ pub fn make_app(state: AppState) -> Router {
         .route("/api/v1/tickets/{id}/actions", axum::routing::post(tickets::api_action))
         .route("/", get(pages::fleet))
         .route("/server/{id}", get(pages::server))
+        .route("/server/{id}/silencios", axum::routing::post(pages::silence))
+        .route("/server/{id}/silencios/{silence}/terminar", axum::routing::post(pages::end_silence))
         .route("/static/app.css", get(pages::css))
         .route("/static/app.js", get(pages::js))
         .route("/api/v1/servers", get(api::servers))

@@ -1,7 +1,7 @@
 //! Server-rendered Spanish pages. View models turn stored rows and samples into the words and
 //! numbers a UACT chief reads; templates only lay them out.
 
-use super::auth::PageUser;
+use super::auth::{Credentials, PageUser};
 use super::{AppState, WebError};
 use crate::store::read::{self, ServerRow, rfc3339};
 use askama::Template;
@@ -57,6 +57,11 @@ pub struct ServerView {
     pub cdr_rows: i64,
     pub cdr_newest: String,
     pub queue_log_rows: i64,
+    /// Open corrective tickets of this server.
+    pub open_tickets: i64,
+    /// Problems firing now, and how many of them a silence or maintenance window suppresses.
+    pub problems: i64,
+    pub suppressed: i64,
 }
 
 impl From<ServerRow> for ServerView {
@@ -79,6 +84,9 @@ impl From<ServerRow> for ServerView {
             cdr_rows: r.cdr_rows,
             cdr_newest: r.cdr_newest.unwrap_or_else(|| "—".into()),
             queue_log_rows: r.queue_log_rows,
+            open_tickets: 0,
+            problems: 0,
+            suppressed: 0,
         }
     }
 }
@@ -436,12 +444,39 @@ impl LatestView {
     }
 }
 
+/// A problem firing now, as the server page shows it.
+pub struct ProblemView {
+    pub summary: String,
+    pub severity: String,
+    pub since: String,
+    pub ticket: Option<i64>,
+    pub suppressed: Option<String>,
+}
+
+/// A current silence or maintenance window.
+pub struct SilenceView {
+    pub id: i64,
+    pub what: &'static str,
+    pub rule: String,
+    pub from: String,
+    pub until: String,
+    pub reason: String,
+    pub by: String,
+}
+
 #[derive(Template)]
 #[template(path = "server.html")]
 pub struct ServerPage {
     pub me: Me,
     pub s: ServerView,
     pub sample: SampleView,
+    pub problems: Vec<ProblemView>,
+    pub silences: Vec<SilenceView>,
+    /// (id, title, state label) of the server's open tickets.
+    pub tickets: Vec<(i64, String, &'static str)>,
+    /// Technicians and the UACT chief may silence; others only see.
+    pub can_silence: bool,
+    pub error: Option<String>,
 }
 
 #[derive(Template)]
@@ -462,7 +497,39 @@ pub async fn fleet(State(st): State<AppState>, PageUser(c): PageUser) -> Result<
             _ => counts.stopped += 1,
         }
     }
-    let page = FleetPage { me: Me::from(&c), counts, servers: rows.into_iter().map(ServerView::from).collect() };
+    let extra = st
+        .db
+        .with(|conn| {
+            let mut m: std::collections::HashMap<String, (i64, i64, i64)> = Default::default();
+            let mut q = conn.prepare(
+                "SELECT s.agent_id, count(*) FROM tickets t JOIN servers s ON s.id = t.server_id
+                 WHERE t.state IN ('solicitado', 'asignado', 'en_atencion') GROUP BY s.agent_id",
+            )?;
+            for r in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+                let (a, n) = r?;
+                m.entry(a).or_default().0 = n;
+            }
+            let mut q = conn.prepare(
+                "SELECT s.agent_id, count(*), count(p.suppressed) FROM problems p JOIN servers s ON s.id = p.server_id
+                 GROUP BY s.agent_id",
+            )?;
+            for r in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))? {
+                let (a, n, sup) = r?;
+                let e = m.entry(a).or_default();
+                e.1 = n;
+                e.2 = sup;
+            }
+            Ok(m)
+        })
+        .await?;
+    let servers = rows
+        .into_iter()
+        .map(|r| {
+            let (t, p, sup) = extra.get(&r.id).copied().unwrap_or_default();
+            ServerView { open_tickets: t, problems: p, suppressed: sup, ..ServerView::from(r) }
+        })
+        .collect();
+    let page = FleetPage { me: Me::from(&c), counts, servers };
     Ok(Html(page.render()?))
 }
 
@@ -471,8 +538,62 @@ pub async fn server(
     PageUser(c): PageUser,
     Path(id): Path<String>,
 ) -> Result<Html<String>, WebError> {
+    server_page(&st, &c, id, None).await
+}
+
+pub async fn server_page(
+    st: &AppState,
+    c: &Credentials,
+    id: String,
+    error: Option<String>,
+) -> Result<Html<String>, WebError> {
     let lookup = id.clone();
-    let (row, latest) = st.db.with(move |c| Ok((read::server(c, &lookup)?, read::latest_sample(c, &lookup)?))).await?;
+    let st2 = st.clone();
+    let (row, latest, problems, silences, tickets) = st
+        .db
+        .with(move |conn| {
+            let now = chrono::Utc::now().timestamp_millis();
+            let cal = &st2.workflow.calendar;
+            let at =
+                |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| cal.format_local(t)).unwrap_or_default();
+            let problems = crate::silences::problems(conn, &lookup)?
+                .into_iter()
+                .map(|p| ProblemView {
+                    summary: p.summary,
+                    severity: p.severity,
+                    since: at(p.since),
+                    ticket: p.ticket_id,
+                    suppressed: p.suppressed,
+                })
+                .collect();
+            let silences = crate::silences::current(conn, &lookup, now)?
+                .into_iter()
+                .map(|x| SilenceView {
+                    id: x.id,
+                    what: if x.kind == "mantenimiento" { "Mantenimiento" } else { "Silencio" },
+                    rule: x.rule.unwrap_or_else(|| "todas las reglas".into()),
+                    from: at(x.starts_at),
+                    until: at(x.ends_at),
+                    reason: x.reason,
+                    by: x.created_by,
+                })
+                .collect();
+            let server_id: Option<i64> =
+                conn.query_row("SELECT id FROM servers WHERE agent_id = ?1", [&lookup], |r| r.get(0)).ok();
+            let tickets = match server_id {
+                Some(sid) => crate::tickets::store::list(
+                    conn,
+                    &crate::tickets::store::Filter { server: Some(sid), ..Default::default() },
+                    50,
+                )?
+                .into_iter()
+                .map(|t| (t.id, t.title, t.state.label()))
+                .collect(),
+                None => vec![],
+            };
+            Ok((read::server(conn, &lookup)?, read::latest_sample(conn, &lookup)?, problems, silences, tickets))
+        })
+        .await?;
     let row = row.ok_or_else(|| WebError::NotFound(format!("el servidor «{id}»")))?;
     let sample = match latest {
         None => SampleView::Missing,
@@ -482,7 +603,91 @@ pub async fn server(
             None => SampleView::Undecodable(format!("el mensaje {} no es una muestra", env.seq)),
         },
     };
-    Ok(Html(ServerPage { me: Me::from(&c), s: row.into(), sample }.render()?))
+    let can_silence = matches!(c.user.role, crate::auth::Role::JefeUact | crate::auth::Role::Tecnico);
+    let page = ServerPage { me: Me::from(c), s: row.into(), sample, problems, silences, tickets, can_silence, error };
+    Ok(Html(page.render()?))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct SilenceForm {
+    pub csrf: String,
+    /// "silencio" or "mantenimiento".
+    pub tipo: String,
+    /// A rule id; empty: every rule.
+    #[serde(default)]
+    pub regla: String,
+    /// How long from now, e.g. "2h", "1d".
+    pub duracion: String,
+    pub motivo: String,
+}
+
+pub async fn silence(
+    State(st): State<AppState>,
+    PageUser(c): PageUser,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<SilenceForm>,
+) -> Result<axum::response::Response, WebError> {
+    use axum::response::IntoResponse;
+    super::auth::check_csrf(&c, &f.csrf)?;
+    if !matches!(c.user.role, crate::auth::Role::JefeUact | crate::auth::Role::Tecnico) {
+        return Err(WebError::Forbidden("solo el personal de UACT puede silenciar un servidor".into()));
+    }
+    let Ok(length) = humantime::parse_duration(f.duracion.trim()) else {
+        let msg = format!("la duración «{}» no se entiende; escríbala como 2h, 30m o 1d", f.duracion.trim());
+        return Ok(
+            (axum::http::StatusCode::UNPROCESSABLE_ENTITY, server_page(&st, &c, id, Some(msg)).await?).into_response()
+        );
+    };
+    let (actor, agent) = (c.user.username.clone(), id.clone());
+    let created = st
+        .writer
+        .run(move |tx| {
+            let now = chrono::Utc::now().timestamp_millis();
+            let rule = Some(f.regla.trim()).filter(|r| !r.is_empty());
+            Ok(crate::silences::create(
+                tx,
+                &actor,
+                now,
+                &agent,
+                &f.tipo,
+                rule,
+                now,
+                now + length.as_millis() as i64,
+                &f.motivo,
+            ))
+        })
+        .await?;
+    match created {
+        Ok(_) => Ok(axum::response::Redirect::to(&format!("/server/{id}")).into_response()),
+        Err(e) => {
+            let msg = e.to_string();
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, server_page(&st, &c, id, Some(msg)).await?)
+                .into_response())
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct EndSilenceForm {
+    pub csrf: String,
+}
+
+pub async fn end_silence(
+    State(st): State<AppState>,
+    PageUser(c): PageUser,
+    Path((id, silence)): Path<(String, i64)>,
+    axum::Form(f): axum::Form<EndSilenceForm>,
+) -> Result<axum::response::Response, WebError> {
+    use axum::response::IntoResponse;
+    super::auth::check_csrf(&c, &f.csrf)?;
+    if !matches!(c.user.role, crate::auth::Role::JefeUact | crate::auth::Role::Tecnico) {
+        return Err(WebError::Forbidden("solo el personal de UACT puede terminar un silencio".into()));
+    }
+    let actor = c.user.username.clone();
+    st.writer
+        .run(move |tx| Ok(crate::silences::end(tx, &actor, chrono::Utc::now().timestamp_millis(), silence)?))
+        .await?;
+    Ok(axum::response::Redirect::to(&format!("/server/{id}")).into_response())
 }
 
 pub async fn not_found() -> WebError {
@@ -501,6 +706,19 @@ pub async fn js() -> impl IntoResponse {
 mod tests {
     use super::*;
     use centinela_shared::*;
+
+    pub(super) fn page(s: ServerView, sample: SampleView) -> ServerPage {
+        ServerPage {
+            me: me(),
+            s,
+            sample,
+            problems: vec![],
+            silences: vec![],
+            tickets: vec![],
+            can_silence: false,
+            error: None,
+        }
+    }
 
     pub(super) fn me() -> Me {
         Me { name: "Ana López".into(), role: "Técnico de UACT", csrf: "c".repeat(64), admin: false }
@@ -574,13 +792,8 @@ mod tests {
                 ],
             }),
         };
-        let html = ServerPage {
-            me: me(),
-            s: row("online").into(),
-            sample: SampleView::Ok(Box::new(LatestView::new(&env).unwrap())),
-        }
-        .render()
-        .unwrap();
+        let html =
+            page(row("online").into(), SampleView::Ok(Box::new(LatestView::new(&env).unwrap()))).render().unwrap();
         assert!(html.contains("<h2>Hardware</h2>") && html.contains("Arreglos RAID") && html.contains("Ventiladores"));
         assert!(html.contains("md0") && html.contains("sdb1 (faulty)") && html.contains("arreglo RAID degradado"));
         assert!(html.contains("badge crit\">Crítico") && html.contains("ventilador detenido"));
@@ -697,8 +910,7 @@ mod admin_app_tests {
             cdr_newest: Some("2026-11-27 10:01:00".into()),
             queue_log_rows: 0,
         };
-        let html =
-            ServerPage { me: tests::me(), s: s.into(), sample: SampleView::Ok(Box::new(view)) }.render().unwrap();
+        let html = tests::page(s.into(), SampleView::Ok(Box::new(view))).render().unwrap();
         assert!(html.contains("<h2>Aplicación de administración</h2>"), "{html}");
         assert!(html.contains("https://127.0.0.1/admin") && html.contains("HTTP 200 en 42 ms"), "{html}");
         assert!(html.contains("certificado emitido por CN=pbx-01") && html.contains("autofirmado"), "{html}");

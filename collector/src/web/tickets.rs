@@ -119,6 +119,8 @@ pub struct ListQuery {
     pub prioridad: Option<String>,
     /// "1": only overdue ones.
     pub vencidos: Option<String>,
+    /// A server's agent id.
+    pub servidor: Option<String>,
 }
 
 fn id(s: &Option<String>) -> Option<i64> {
@@ -140,6 +142,7 @@ impl ListQuery {
             assignee: id(&self.tecnico),
             priority: self.prioridad.as_deref().and_then(Priority::parse),
             server: None,
+            server_agent: self.servidor.clone().filter(|s| !s.is_empty()),
         }
     }
 }
