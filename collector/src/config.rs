@@ -221,5 +221,42 @@ mod reference_config {
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(c.client_id, "centinela-collector");
         assert!(matches!(c.broker, Broker::External(ref m) if m.url.port == 1883));
+        assert_eq!(c.calendar.tz().name(), "America/El_Salvador");
+        assert_eq!(c.tickets.reopen_window, std::time::Duration::from_secs(24 * 3600));
+    }
+
+    /// Every commented key line of the reference file, uncommented, still parses (placeholders
+    /// for secrets point at a temp file).
+    #[test]
+    fn the_commented_examples_parse_once_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/config/collector.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let uncommented: Vec<String> = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                // A commented key or table, not prose: `key = ...` or `[table]`.
+                Some(rest)
+                    if rest.starts_with('[') || rest.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')) =>
+                {
+                    rest.to_string()
+                }
+                _ => l.to_string(),
+            })
+            // The embedded broker is the alternative to [mqtt] url, and ca_file needs mqtts://.
+            .filter(|l| !l.starts_with("[embedded_broker]") && !l.starts_with("listen = \"127.0.0.1:1883\""))
+            .filter(|l| !l.starts_with("ca_file = \"/etc/centinela/ca.pem\""))
+            .map(|l| l.replace("/etc/centinela/smtp-password", &secret.display().to_string()))
+            .map(|l| l.replace("/etc/centinela/mesa-token", &secret.display().to_string()))
+            .map(|l| l.replace("/etc/centinela/mqtt-password", &secret.display().to_string()))
+            .collect();
+        let raw: RawConfig =
+            toml::from_str(&uncommented.join("\n")).unwrap_or_else(|e| panic!("{e}\n{}", uncommented.join("\n")));
+        let c = Config::from_raw(raw).unwrap();
+        assert!(c.notify.email.is_some() && c.notify.webhook.is_some());
+        assert!(c.http.secure_cookies, "an https public_url makes the cookie Secure");
+        assert_eq!(c.rules.get("asterisk_restarted").map(|r| r.enabled), Some(false));
     }
 }

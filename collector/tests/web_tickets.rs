@@ -229,3 +229,27 @@ async fn ticket_forms_need_the_csrf_token_and_a_refusal_is_shown_on_the_page() {
     let list = o.s.get("/tickets?estado=cerrado", Some(&session)).await;
     assert!(!list.body.contains(&format!("data-ticket=\"{id}\"")));
 }
+
+#[tokio::test]
+async fn notification_deliveries_are_visible_to_the_uact_chief_only() {
+    let o = org().await;
+    o.s.writer
+        .run(|tx| {
+            let n = centinela_collector::notify::NewNotification {
+                channel: centinela_collector::notify::Channel::Email,
+                recipient: "mesa@hacienda.example".into(),
+                subject: "[Centinela] Ticket #1 creado".into(),
+                body: Some("cuerpo".into()),
+                payload: None,
+                ticket_id: Some(1),
+                event: "creado".into(),
+            };
+            Ok(centinela_collector::notify::enqueue(tx, &n)?)
+        })
+        .await
+        .unwrap();
+    let page = o.s.get_bearer("/notificaciones", &o.tokens["jefe"]).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("mesa@hacienda.example") && page.body.contains("pendiente"), "{}", page.body);
+    assert_eq!(o.s.get_bearer("/notificaciones", &o.tokens["tec"]).await.status, 403);
+}

@@ -250,3 +250,96 @@ pub async fn change_organisation(
         Err(e) => Ok(org_page(&st, Me::from(&c), Some(e.to_string())).await?.into_response()),
     }
 }
+
+/// A notification as the page shows it.
+pub struct NotificationView {
+    pub id: i64,
+    pub created: String,
+    pub channel: &'static str,
+    pub recipient: String,
+    pub subject: String,
+    pub ticket: Option<i64>,
+    pub status: &'static str,
+    pub css: &'static str,
+    pub attempts: u32,
+    pub error: String,
+    pub retryable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "notifications.html")]
+pub struct NotificationsPage {
+    pub me: Me,
+    pub counts: crate::notify::Counts,
+    pub rows: Vec<NotificationView>,
+}
+
+/// Who may see deliveries and retry them: the UACT chief and the admin.
+fn require_notifications(c: &super::auth::Credentials) -> Result<(), WebError> {
+    match c.user.role {
+        Role::Admin | Role::JefeUact => Ok(()),
+        _ => Err(WebError::Forbidden("solo el Jefe de UACT y el administrador ven las notificaciones".into())),
+    }
+}
+
+pub async fn notifications(State(st): State<AppState>, PageUser(c): PageUser) -> Result<Html<String>, WebError> {
+    require_notifications(&c)?;
+    let st2 = st.clone();
+    let (counts, rows) = st
+        .db
+        .with(move |conn| {
+            let cal = &st2.workflow.calendar;
+            let rows = crate::notify::recent(conn, 200)?
+                .into_iter()
+                .map(|n| {
+                    let status = n.status();
+                    NotificationView {
+                        id: n.id,
+                        created: chrono::DateTime::from_timestamp_millis(n.created_at)
+                            .map(|t| cal.format_local(t))
+                            .unwrap_or_default(),
+                        channel: match n.channel {
+                            crate::notify::Channel::Email => "correo",
+                            crate::notify::Channel::Webhook => "mesa de servicio (webhook)",
+                        },
+                        recipient: n.recipient.clone(),
+                        subject: n.subject.clone(),
+                        ticket: n.ticket_id,
+                        status: status.label(),
+                        css: match status {
+                            crate::notify::Status::Delivered => "ok",
+                            crate::notify::Status::Pending => "muted",
+                            crate::notify::Status::Retrying => "warn",
+                            crate::notify::Status::GivenUp => "crit",
+                        },
+                        attempts: n.attempts,
+                        error: n.last_error.clone().unwrap_or_default(),
+                        retryable: !matches!(status, crate::notify::Status::Delivered),
+                    }
+                })
+                .collect();
+            Ok((crate::notify::counts(conn)?, rows))
+        })
+        .await?;
+    Ok(Html(NotificationsPage { me: Me::from(&c), counts, rows }.render()?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RetryForm {
+    pub csrf: String,
+}
+
+pub async fn retry_notification(
+    State(st): State<AppState>,
+    PageUser(c): PageUser,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Form(f): Form<RetryForm>,
+) -> Result<Response, WebError> {
+    require_notifications(&c)?;
+    check_csrf(&c, &f.csrf)?;
+    st.writer.run(move |tx| Ok(crate::notify::retry_now(tx, id, now_ms())?)).await?;
+    if let Some(w) = &st.workflow.waker {
+        w.wake();
+    }
+    Ok(Redirect::to("/notificaciones").into_response())
+}

@@ -110,6 +110,8 @@ pub fn make_app(state: AppState) -> Router {
         .route("/admin/usuarios", get(admin::users).post(admin::create_user))
         .route("/admin/usuarios/restablecer", axum::routing::post(admin::reset_password))
         .route("/admin/organizacion", get(admin::organisation).post(admin::change_organisation))
+        .route("/notificaciones", get(admin::notifications))
+        .route("/notificaciones/{id}/reintentar", axum::routing::post(admin::retry_notification))
         .route("/tickets", get(tickets::list).post(tickets::create))
         .route("/tickets/nuevo", get(tickets::new_form))
         .route("/tickets/{id}", get(tickets::detail))

@@ -106,6 +106,8 @@ pub struct Me {
     pub role: &'static str,
     pub csrf: String,
     pub admin: bool,
+    /// The UACT chief or the admin: sees notification deliveries.
+    pub chief: bool,
 }
 
 impl From<&super::auth::Credentials> for Me {
@@ -115,6 +117,7 @@ impl From<&super::auth::Credentials> for Me {
             role: c.user.role.label(),
             csrf: c.csrf.clone().unwrap_or_default(),
             admin: c.user.role == crate::auth::Role::Admin,
+            chief: matches!(c.user.role, crate::auth::Role::Admin | crate::auth::Role::JefeUact),
         }
     }
 }
@@ -721,7 +724,7 @@ mod tests {
     }
 
     pub(super) fn me() -> Me {
-        Me { name: "Ana López".into(), role: "Técnico de UACT", csrf: "c".repeat(64), admin: false }
+        Me { name: "Ana López".into(), role: "Técnico de UACT", csrf: "c".repeat(64), admin: false, chief: false }
     }
 
     fn row(status: &str) -> ServerRow {
