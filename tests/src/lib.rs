@@ -3,6 +3,8 @@
 //!
 //! Every test gets its own temp dir and ports, so tests run in parallel.
 
+pub mod browser;
+
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use rusqlite::{Connection, OpenFlags};
@@ -252,6 +254,8 @@ pub struct Agent {
     pub id: String,
     pub dir: PathBuf,
     pub proc: Option<Proc>,
+    /// Extra arguments of `run` (e.g. `--root DIR`).
+    pub args: Vec<String>,
 }
 
 impl Agent {
@@ -283,7 +287,28 @@ impl Agent {
             ),
         )
         .expect("agent.toml");
-        let mut a = Agent { id: id.to_string(), dir: dir.to_path_buf(), proc: None };
+        let mut a = Agent { id: id.to_string(), dir: dir.to_path_buf(), proc: None, args: vec![] };
+        a.restart();
+        a
+    }
+
+    /// An agent reading `/proc`, `/sys` and `/dev` under `root` (a fixture tree).
+    pub fn start_on_root(dir: &Path, id: &str, broker_url: &str, interval: &str, root: &Path) -> Self {
+        std::fs::create_dir_all(dir).expect("agent dir");
+        std::fs::write(
+            dir.join("agent.toml"),
+            format!(
+                "id = \"{id}\"\ninterval = \"{interval}\"\nstate_dir = \"{}/state\"\n[mqtt]\nurl = \"{broker_url}\"\n",
+                dir.display()
+            ),
+        )
+        .expect("agent.toml");
+        let mut a = Agent {
+            id: id.to_string(),
+            dir: dir.to_path_buf(),
+            proc: None,
+            args: vec!["--root".into(), root.display().to_string()],
+        };
         a.restart();
         a
     }
@@ -293,7 +318,7 @@ impl Agent {
         let log = self.dir.join(format!("agent-{n}.log"));
         self.proc = Some(spawn(
             "agent",
-            Command::new(agent_bin()).arg("run").arg("--config").arg(self.dir.join("agent.toml")),
+            Command::new(agent_bin()).arg("run").arg("--config").arg(self.dir.join("agent.toml")).args(&self.args),
             &log,
         ));
     }
@@ -337,6 +362,8 @@ pub struct Collector {
     pub http_port: u16,
     pub proc: Option<Proc>,
     args: Vec<String>,
+    /// An admin's API token, made on first use by [`Collector::token`].
+    token: std::sync::OnceLock<String>,
 }
 
 impl Collector {
@@ -355,7 +382,7 @@ impl Collector {
         std::fs::write(dir.join("collector.toml"), config_text).expect("collector.toml");
         let mut args = vec!["serve".to_string(), "--config".into(), dir.join("collector.toml").display().to_string()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut c = Collector { dir: dir.to_path_buf(), http_port, proc: None, args };
+        let mut c = Collector { dir: dir.to_path_buf(), http_port, proc: None, args, token: Default::default() };
         c.restart();
         c
     }
@@ -373,6 +400,18 @@ impl Collector {
 
     fn db(&self) -> Option<Connection> {
         Connection::open_with_flags(self.dir.join("data/centinela.db"), OpenFlags::SQLITE_OPEN_READ_ONLY).ok()
+    }
+
+    /// The collector's tickets: (id, state, title, data JSON), oldest first.
+    pub fn tickets(&self) -> Vec<(i64, String, String, String)> {
+        let Some(c) = self.db() else { return vec![] };
+        let Ok(mut stmt) = c.prepare("SELECT id, state, json_extract(data, '$.title'), data FROM tickets ORDER BY id")
+        else {
+            return vec![];
+        };
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map(|rows| rows.filter_map(Result::ok).collect())
+            .unwrap_or_default()
     }
 
     /// Every stored seq of an agent, ascending (duplicates would show twice; the schema forbids them).
@@ -421,17 +460,60 @@ impl Collector {
         self.db()?.query_row("SELECT status FROM servers WHERE agent_id = ?1", [agent], |r| r.get(0)).ok()
     }
 
-    /// GET on the collector's HTTP port: (status code, body).
+    /// Runs `centinela-collector ARGS --config <this collector's config>`; returns stdout, or
+    /// panics with stderr.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(collector_bin())
+            .args(args)
+            .arg("--config")
+            .arg(self.dir.join("collector.toml"))
+            .output()
+            .expect("run the collector CLI");
+        assert!(out.status.success(), "collector {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates a user with the CLI; returns the one-time password it printed.
+    pub fn add_user(&self, name: &str, role: &str) -> String {
+        let out = self.cli(&["user", "add", name, "--role", role]);
+        out.lines()
+            .find_map(|l| l.strip_prefix("Contraseña de un solo uso: "))
+            .unwrap_or_else(|| panic!("no one-time password in: {out}"))
+            .trim()
+            .to_string()
+    }
+
+    /// An API token of an admin made for the tests (created once, with the CLI).
+    pub fn token(&self) -> &str {
+        self.token.get_or_init(|| {
+            self.add_user("e2e-admin", "admin");
+            let out = self.cli(&["token", "create", "e2e-admin", "--label", "e2e"]);
+            out.lines().find(|l| l.starts_with("cnt_")).unwrap_or_else(|| panic!("no token in: {out}")).to_string()
+        })
+    }
+
+    /// GET on the collector's HTTP port as the tests' admin (API token): (status code, body).
     pub fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.http_port, path)
+        http_get_as(self.http_port, path, Some(self.token()))
+    }
+
+    /// GET without credentials.
+    pub fn get_anonymous(&self, path: &str) -> (u16, String) {
+        http_get_as(self.http_port, path, None)
     }
 }
 
 /// A minimal HTTP/1.0 GET, enough for tests of our own server.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    http_get_as(port, path, None)
+}
+
+/// [`http_get`] with `Authorization: Bearer <token>`.
+pub fn http_get_as(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the collector");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}\r\n").expect("send request");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");
     let text = String::from_utf8_lossy(&raw).into_owned();

@@ -1,6 +1,7 @@
 //! The quick start: one collector process with its embedded broker and a local agent, plus an agent
 //! process on "another server", seen through the JSON API, the Spanish pages and a real browser.
 
+use centinela_e2e::browser::Browser;
 use centinela_e2e::*;
 use std::path::Path;
 use std::process::Command;
@@ -111,45 +112,77 @@ fn a_server_that_falls_silent_turns_stale_and_one_that_dies_turns_offline() {
     assert!(page.contains("Desconectado"), "{page}");
 }
 
+/// `CENTINELA_SKIP_BROWSER=1` skips the real-browser tests (a machine without Chromium).
+fn skip_browser() -> bool {
+    let skip = std::env::var("CENTINELA_SKIP_BROWSER").as_deref() == Ok("1");
+    if skip {
+        eprintln!("skipped: CENTINELA_SKIP_BROWSER=1");
+    }
+    skip
+}
+
+/// What the people in these tests choose when their one-time password is used up.
+const NEW_PASSWORD: &str = "faro-del-sur-2025";
+
 #[test]
 fn the_dashboard_renders_in_a_real_browser_with_local_times() {
-    if std::env::var("CENTINELA_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!("skipped: CENTINELA_SKIP_BROWSER=1");
+    if skip_browser() {
         return;
     }
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("chromium is not installed: apt-get install -y chromium (.ci/run does this)");
     let tmp = test_dir();
     let (collector, _) = embedded_collector(&tmp.path().join("collector"));
     let local = local_agent_id();
     wait_until("the local agent to report", T, || collector.sample_count(&local) >= 2);
+    let one_time = collector.add_user("jefa", "jefe_uact");
+    let base = format!("http://127.0.0.1:{}", collector.http_port);
 
-    let profile = tmp.path().join("chromium-profile");
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=3000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("http://127.0.0.1:{}/", collector.http_port))
-        .output()
-        .expect("run chromium");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(dom.contains(&format!("data-server=\"{local}\"")), "{dom}");
-    assert!(dom.contains("En línea"), "{dom}");
+    let browser = Browser::start();
+    browser.first_login(&base, "jefa", &one_time, NEW_PASSWORD);
+    assert_eq!(browser.path(), "/", "after the forced change the dashboard opens");
+    assert_eq!(browser.text("header .who"), "jefa · Jefe de UACT");
+    let row = format!("tr[data-server=\"{local}\"]");
+    browser.wait_for(&row, T);
+    assert!(browser.text(&row).contains("En línea"), "{}", browser.html());
     // app.js ran: every <time> now reads as a local time with a relative hint.
-    assert!(dom.contains("(hace "), "the browser did not run app.js: {dom}");
+    wait_until("every <time> to read as a local time", T, || {
+        let times = browser.texts("time");
+        !times.is_empty() && times.iter().all(|t| t.contains("(hace "))
+    });
+}
+
+#[test]
+fn a_wrong_password_is_refused_and_logging_out_closes_the_dashboard() {
+    if skip_browser() {
+        return;
+    }
+    let tmp = test_dir();
+    let (collector, _) = embedded_collector(&tmp.path().join("collector"));
+    let one_time = collector.add_user("jefa", "jefe_uact");
+    let base = format!("http://127.0.0.1:{}", collector.http_port);
+    let browser = Browser::start();
+
+    // Without a session the dashboard sends the browser to the login form.
+    browser.goto(&format!("{base}/"));
+    assert_eq!(browser.path(), "/login");
+    browser.fill("input[name=username]", "jefa");
+    browser.fill("input[name=password]", "no-es-la-clave");
+    browser.submit("form[action='/login']");
+    assert_eq!(browser.path(), "/login");
+    assert_eq!(browser.text("[role=alert]"), "Usuario o contraseña incorrectos.");
+    assert_eq!(browser.count("table.fleet, nav.me"), 0, "no dashboard without a login: {}", browser.html());
+
+    browser.first_login(&base, "jefa", &one_time, NEW_PASSWORD);
+    assert_eq!(browser.path(), "/");
+    assert_eq!(browser.text("h1"), "Servidores de los centros telefónicos");
+
+    let logout = "nav.me form[action='/logout'] button";
+    assert_eq!(browser.text(logout), "Salir");
+    browser.submit(logout);
+    assert_eq!(browser.path(), "/login", "Salir returns to the login page");
+    assert_eq!(browser.text("h1"), "Iniciar sesión");
+    browser.goto(&format!("{base}/"));
+    assert_eq!(browser.path(), "/login", "the session ended with the logout");
+    assert_eq!(browser.count("nav.me"), 0);
 }
 
 #[test]
