@@ -189,3 +189,41 @@ async fn only_an_admin_reaches_the_admin_pages_and_a_user_it_creates_can_log_in(
         .await;
     assert!(r.body.contains("necesita su centro telefónico"), "{}", r.body);
 }
+
+#[tokio::test]
+async fn an_admin_deactivates_a_user_who_then_cannot_log_in_and_changes_a_role() {
+    let s = Server::start().await;
+    let otp = s.add_user("root", Role::Admin).await;
+    let admin = s.login_changed("root", &otp).await;
+    let otp = s.add_user("saliente", Role::Tecnico).await;
+    let gone = s.login_changed("saliente", &otp).await;
+    let csrf = csrf_of(&s.get("/admin/usuarios", Some(&admin)).await.body);
+    let change = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(pairs);
+        form(&all)
+    };
+    let r = s
+        .post("/admin/usuarios/cambiar", Some(&admin), &change(&[("username", "saliente"), ("cambio", "desactivar")]))
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(s.get("/", Some(&gone)).await.status, 303, "their session ended");
+    let r =
+        s.post("/login", None, &form(&[("username", "saliente"), ("password", "saliente-nueva-clave-larga")])).await;
+    assert_eq!(r.status, 401, "a deactivated user cannot log in");
+    let page = s.get("/admin/usuarios", Some(&admin)).await;
+    assert!(page.body.contains("desactivado"));
+    let r = s
+        .post("/admin/usuarios/cambiar", Some(&admin), &change(&[("username", "root"), ("cambio", "desactivar")]))
+        .await;
+    assert!(r.body.contains("no puede desactivarse a sí mismo"));
+    let r = s
+        .post(
+            "/admin/usuarios/cambiar",
+            Some(&admin),
+            &change(&[("username", "saliente"), ("cambio", "rol"), ("role", "director")]),
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(s.get("/admin/usuarios", Some(&admin)).await.body.contains("Dirección (solo lectura)"));
+}

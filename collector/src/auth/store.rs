@@ -160,6 +160,71 @@ pub fn set_password(
     Ok(())
 }
 
+/// Deactivates (or reactivates) a user: a deactivated user cannot log in, their sessions end and
+/// their API tokens stop working; their name stays on the tickets and in the audit log.
+pub fn set_active(conn: &Connection, actor: &str, now_ms: i64, username: &str, active: bool) -> Result<(), AuthError> {
+    let (user, _, was) = find_user(conn, username)?.ok_or_else(|| AuthError::NoSuchUser(username.to_string()))?;
+    if was == active {
+        return Ok(());
+    }
+    conn.execute("UPDATE users SET active = ?2 WHERE id = ?1", params![user.id, active as i64])?;
+    if !active {
+        delete_other_sessions(conn, user.id, None)?;
+    }
+    let (old, new) = if active { ("desactivado", "activo") } else { ("activo", "desactivado") };
+    audit::append(
+        conn,
+        now_ms,
+        &Entry {
+            actor,
+            action: "user.active",
+            object: &format!("user:{}", user.username),
+            old: Some(old),
+            new: Some(new),
+        },
+    )?;
+    Ok(())
+}
+
+/// Changes a user's role and call centers (a jefe_centro's scope); their sessions end so the
+/// new rights apply at once.
+pub fn set_role(
+    conn: &Connection,
+    actor: &str,
+    now_ms: i64,
+    username: &str,
+    role: Role,
+    centers: &[i64],
+) -> Result<(), AuthError> {
+    let (user, _, _) = find_user(conn, username)?.ok_or_else(|| AuthError::NoSuchUser(username.to_string()))?;
+    for c in centers {
+        let exists: bool = conn.query_row("SELECT count(*) FROM centers WHERE id = ?1", [c], |r| r.get(0))?;
+        if !exists {
+            return Err(AuthError::NoSuchCenter(*c));
+        }
+    }
+    conn.execute("UPDATE users SET role = ?2 WHERE id = ?1", params![user.id, role.as_str()])?;
+    conn.execute("DELETE FROM user_centers WHERE user_id = ?1", [user.id])?;
+    for c in centers {
+        conn.execute("INSERT INTO user_centers (user_id, center_id) VALUES (?1, ?2)", params![user.id, c])?;
+    }
+    delete_other_sessions(conn, user.id, None)?;
+    let old = serde_json::json!({ "role": user.role.as_str(), "centers": user.centers });
+    let new = serde_json::json!({ "role": role.as_str(), "centers": centers });
+    audit::append(
+        conn,
+        now_ms,
+        &Entry {
+            actor,
+            action: "user.role",
+            object: &format!("user:{}", user.username),
+            old: Some(&old.to_string()),
+            new: Some(&new.to_string()),
+        },
+    )?;
+    Ok(())
+}
+
 /// A new session; returns (cookie token, CSRF token).
 pub fn create_session(
     conn: &Connection,
@@ -253,6 +318,7 @@ pub fn token_user(conn: &Connection, token: &str, now_ms: i64) -> rusqlite::Resu
         .query_row([&hash], |r| r.get(0))
         .optional()?;
     let Some(user_id) = user_id else { return Ok(None) };
+    // user_by_id returns active users only: a deactivated user's tokens stop working.
     conn.prepare_cached("UPDATE api_tokens SET last_used = ?2 WHERE token_hash = ?1")?
         .execute(params![hash, now_ms])?;
     user_by_id(conn, user_id)
@@ -312,6 +378,24 @@ mod tests {
         let (token, _) = create_session(&conn, u.id, 0, 1_000_000).unwrap();
         delete_session(&conn, &token).unwrap();
         assert!(session_user(&conn, &token, 10, 500_000).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_deactivated_user_has_no_session_and_no_token_and_a_role_change_ends_sessions() {
+        let (_d, conn) = db();
+        let (u, _) = create_user(&conn, "admin", 1, "ana", Role::Tecnico, "", &[]).unwrap();
+        let (session, _) = create_session(&conn, u.id, 0, 1_000_000).unwrap();
+        let token = create_token(&conn, "admin", 2, "ana", "x").unwrap();
+        set_role(&conn, "admin", 3, "ana", Role::JefeUact, &[]).unwrap();
+        assert!(session_user(&conn, &session, 10, 500_000).unwrap().is_none(), "new rights, new login");
+        assert_eq!(token_user(&conn, &token, 4).unwrap().map(|u| u.role), Some(Role::JefeUact));
+        let (session, _) = create_session(&conn, u.id, 0, 1_000_000).unwrap();
+        set_active(&conn, "admin", 5, "ana", false).unwrap();
+        assert!(session_user(&conn, &session, 10, 500_000).unwrap().is_none());
+        assert!(token_user(&conn, &token, 6).unwrap().is_none());
+        set_active(&conn, "admin", 7, "ana", true).unwrap();
+        assert!(token_user(&conn, &token, 8).unwrap().is_some());
+        assert_eq!(crate::audit::verify(&conn), Ok(5));
     }
 
     #[test]

@@ -172,6 +172,57 @@ pub struct Placed {
     pub center: i64,
 }
 
+#[derive(Debug, Deserialize)]
+pub struct UserChangeForm {
+    pub csrf: String,
+    pub username: String,
+    /// "desactivar", "reactivar" or "rol".
+    pub cambio: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub center: String,
+}
+
+/// Deactivates or reactivates a user, or changes their role and call center.
+pub async fn change_user(
+    State(st): State<AppState>,
+    PageUser(c): PageUser,
+    Form(f): Form<UserChangeForm>,
+) -> Result<Response, WebError> {
+    require_admin(&c)?;
+    check_csrf(&c, &f.csrf)?;
+    let me = Me::from(&c);
+    if f.username.eq_ignore_ascii_case(&c.user.username) && f.cambio != "rol" {
+        return Ok(users_page(&st, me, None, Some("no puede desactivarse a sí mismo".into())).await?.into_response());
+    }
+    let actor = c.user.username.clone();
+    let centers: Vec<i64> = f.center.trim().parse().ok().into_iter().collect();
+    let result = st
+        .writer
+        .run(move |tx| {
+            let now = now_ms();
+            Ok(match f.cambio.as_str() {
+                "desactivar" => store::set_active(tx, &actor, now, &f.username, false),
+                "reactivar" => store::set_active(tx, &actor, now, &f.username, true),
+                "rol" => match Role::parse(&f.role) {
+                    Some(Role::JefeCentro) if centers.is_empty() => {
+                        return Ok(Err("un Jefe de Centro Telefónico necesita su centro telefónico".to_string()));
+                    }
+                    Some(role) => store::set_role(tx, &actor, now, &f.username, role, &centers),
+                    None => return Ok(Err(format!("rol desconocido «{}»", f.role))),
+                },
+                other => return Ok(Err(format!("cambio desconocido «{other}»"))),
+            }
+            .map_err(|e| e.to_string()))
+        })
+        .await?;
+    match result {
+        Ok(()) => Ok(Redirect::to("/admin/usuarios").into_response()),
+        Err(e) => Ok(users_page(&st, me, None, Some(e)).await?.into_response()),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin_org.html")]
 pub struct OrgPage {

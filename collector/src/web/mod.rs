@@ -109,6 +109,7 @@ pub fn make_app(state: AppState) -> Router {
         .route(auth::CHANGE_PASSWORD, get(auth::password_form).post(auth::change_password))
         .route("/admin/usuarios", get(admin::users).post(admin::create_user))
         .route("/admin/usuarios/restablecer", axum::routing::post(admin::reset_password))
+        .route("/admin/usuarios/cambiar", axum::routing::post(admin::change_user))
         .route("/admin/organizacion", get(admin::organisation).post(admin::change_organisation))
         .route("/notificaciones", get(admin::notifications))
         .route("/notificaciones/{id}/reintentar", axum::routing::post(admin::retry_notification))
