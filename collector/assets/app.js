@@ -1,6 +1,14 @@
-// Shows every <time datetime> in the browser's local time, with a relative hint ("hace 12 s").
+// Shows every <time datetime> in the collector's time zone (data-tz on the page's nav; the
+// browser's own zone on pages without it), with a relative hint ("hace 12 s").
 (function () {
-  const fmt = new Intl.DateTimeFormat('es', { dateStyle: 'short', timeStyle: 'medium' });
+  const holder = document.querySelector('[data-tz]');
+  const zone = holder ? holder.getAttribute('data-tz') : undefined;
+  let fmt;
+  try {
+    fmt = new Intl.DateTimeFormat('es', { dateStyle: 'short', timeStyle: 'medium', timeZone: zone });
+  } catch (e) {
+    fmt = new Intl.DateTimeFormat('es', { dateStyle: 'short', timeStyle: 'medium' });
+  }
   function ago(ms) {
     const s = Math.round(ms / 1000);
     if (s < 60) return 'hace ' + s + ' s';

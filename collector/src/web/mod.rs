@@ -102,7 +102,15 @@ pub struct AppState {
     pub ingest: Arc<IngestStatus>,
 }
 
+static TIME_ZONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The configured time zone's IANA name, for the pages (set by [`make_app`]).
+pub fn time_zone() -> &'static str {
+    TIME_ZONE.get().map_or(crate::calendar::DEFAULT_TIME_ZONE, String::as_str)
+}
+
 pub fn make_app(state: AppState) -> Router {
+    let _ = TIME_ZONE.set(state.workflow.calendar.tz().name().to_string());
     Router::new()
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", axum::routing::post(auth::logout))

@@ -108,6 +108,8 @@ pub struct Me {
     pub admin: bool,
     /// The UACT chief or the admin: sees notification deliveries.
     pub chief: bool,
+    /// The collector's time zone (IANA): app.js shows every time in it, not the browser's.
+    pub tz: String,
 }
 
 impl From<&super::auth::Credentials> for Me {
@@ -118,6 +120,7 @@ impl From<&super::auth::Credentials> for Me {
             csrf: c.csrf.clone().unwrap_or_default(),
             admin: c.user.role == crate::auth::Role::Admin,
             chief: matches!(c.user.role, crate::auth::Role::Admin | crate::auth::Role::JefeUact),
+            tz: super::time_zone().to_string(),
         }
     }
 }
@@ -724,7 +727,14 @@ mod tests {
     }
 
     pub(super) fn me() -> Me {
-        Me { name: "Ana López".into(), role: "Técnico de UACT", csrf: "c".repeat(64), admin: false, chief: false }
+        Me {
+            name: "Ana López".into(),
+            role: "Técnico de UACT",
+            csrf: "c".repeat(64),
+            admin: false,
+            chief: false,
+            tz: "America/El_Salvador".into(),
+        }
     }
 
     fn row(status: &str) -> ServerRow {
