@@ -25,5 +25,30 @@
     }
   }
   document.addEventListener('DOMContentLoaded', render);
+  document.addEventListener('centinela:times', render);
   setInterval(render, 5000);
+})();
+
+// The live fleet: the server sends the fragment again when it changes (`fleet`) or a `ping`;
+// silence for three periods means the page may be out of date, and it says so.
+(function () {
+  const target = document.getElementById('fleet');
+  const state = document.getElementById('live-state');
+  if (!target || !window.EventSource) return;
+  const every = Number(state && state.dataset.every) || 2000;
+  let last = Date.now();
+  const source = new EventSource(target.dataset.live);
+  source.addEventListener('fleet', function (e) {
+    target.innerHTML = e.data;
+    last = Date.now();
+    document.dispatchEvent(new Event('centinela:times'));
+  });
+  source.addEventListener('ping', function () { last = Date.now(); });
+  setInterval(function () {
+    const stale = Date.now() - last > 3 * every;
+    state.classList.toggle('stale', stale);
+    state.textContent = stale
+      ? 'Sin conexión con el colector: esta página puede estar desactualizada (se reintenta sola).'
+      : 'En vivo';
+  }, 1000);
 })();

@@ -62,7 +62,8 @@ fn the_embedded_broker_carries_the_local_agent_and_a_remote_agent_to_the_dashboa
 
     let (code, page) = collector.get("/");
     assert_eq!(code, 200);
-    assert!(page.contains("pbx-remoto") && page.contains("En línea"), "{page}");
+    assert!(page.contains("data-server=\"pbx-remoto\""), "{page}");
+    assert!(!page.contains("data-server=\"pbx-remoto\" data-status=\"silent\""), "it reports: {page}");
     let (code, page) = collector.get("/server/pbx-remoto");
     assert_eq!(code, 200);
     assert!(page.contains("Sistemas de archivos") && page.contains("Sondas") && page.contains("correcto"), "{page}");
@@ -109,7 +110,7 @@ fn a_server_that_falls_silent_turns_stale_and_one_that_dies_turns_offline() {
         collector.server_status("pbx-silencio").as_deref() == Some("offline")
     });
     let (_, page) = collector.get("/");
-    assert!(page.contains("Desconectado"), "{page}");
+    assert!(page.contains("data-status=\"silent\"") && page.contains("el agente se desconectó"), "{page}");
 }
 
 /// `CENTINELA_SKIP_BROWSER=1` skips the real-browser tests (a machine without Chromium).
@@ -140,9 +141,13 @@ fn the_dashboard_renders_in_a_real_browser_with_local_times() {
     browser.first_login(&base, "jefa", &one_time, NEW_PASSWORD);
     assert_eq!(browser.path(), "/", "after the forced change the dashboard opens");
     assert_eq!(browser.text("header .who"), "jefa · Jefe de UACT");
-    let row = format!("tr[data-server=\"{local}\"]");
-    browser.wait_for(&row, T);
-    assert!(browser.text(&row).contains("En línea"), "{}", browser.html());
+    let card = format!("article[data-server=\"{local}\"]");
+    browser.wait_for(&card, T);
+    // Read the whole DOM at once: the live stream may replace the cards between two commands.
+    let html = browser.html();
+    assert!(html.contains(&format!("data-server=\"{local}\" data-status=\"")), "{html}");
+    assert!(!html.contains(&format!("data-server=\"{local}\" data-status=\"silent\"")), "it reports: {html}");
+    assert!(browser.text("#live-state").contains("En vivo"), "the live stream is connected");
     // app.js ran: every <time> now reads as a local time with a relative hint.
     wait_until("every <time> to read as a local time", T, || {
         let times = browser.texts("time");

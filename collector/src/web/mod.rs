@@ -5,6 +5,8 @@ pub mod admin;
 mod api;
 pub mod auth;
 mod error;
+mod metrics;
+pub mod fleet;
 pub mod pages;
 pub mod tickets;
 
@@ -128,7 +130,9 @@ pub fn make_app(state: AppState) -> Router {
         .route("/api/v1/tickets", get(tickets::api_list).post(tickets::api_create))
         .route("/api/v1/tickets/{id}", get(tickets::api_get))
         .route("/api/v1/tickets/{id}/actions", axum::routing::post(tickets::api_action))
-        .route("/", get(pages::fleet))
+        .route("/", get(fleet::page))
+        .route("/eventos/flota", get(fleet::stream))
+        .route("/api/v1/fleet", get(fleet::api))
         .route("/server/{id}", get(pages::server))
         .route("/server/{id}/silencios", axum::routing::post(pages::silence))
         .route("/server/{id}/silencios/{silence}/terminar", axum::routing::post(pages::end_silence))
@@ -137,6 +141,7 @@ pub fn make_app(state: AppState) -> Router {
         .route("/api/v1/servers", get(api::servers))
         .route("/api/v1/servers/{id}", get(api::server_latest))
         .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::metrics))
         .fallback(pages::not_found)
         .with_state(state)
 }

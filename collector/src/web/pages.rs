@@ -125,14 +125,6 @@ impl From<&super::auth::Credentials> for Me {
     }
 }
 
-#[derive(Template)]
-#[template(path = "fleet.html")]
-pub struct FleetPage {
-    pub me: Me,
-    pub counts: Counts,
-    pub servers: Vec<ServerView>,
-}
-
 pub struct ProbeView {
     pub name: String,
     pub label: &'static str,
@@ -490,53 +482,6 @@ pub struct ServerPage {
 pub struct ErrorPage {
     pub code: u16,
     pub message: String,
-}
-
-pub async fn fleet(State(st): State<AppState>, PageUser(c): PageUser) -> Result<Html<String>, WebError> {
-    let rows = st.db.with(read::servers).await?;
-    let mut counts = Counts::default();
-    for r in &rows {
-        match r.status.as_str() {
-            "online" => counts.online += 1,
-            "stale" => counts.stale += 1,
-            "offline" => counts.offline += 1,
-            _ => counts.stopped += 1,
-        }
-    }
-    let extra = st
-        .db
-        .with(|conn| {
-            let mut m: std::collections::HashMap<String, (i64, i64, i64)> = Default::default();
-            let mut q = conn.prepare(
-                "SELECT s.agent_id, count(*) FROM tickets t JOIN servers s ON s.id = t.server_id
-                 WHERE t.state IN ('solicitado', 'asignado', 'en_atencion') GROUP BY s.agent_id",
-            )?;
-            for r in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-                let (a, n) = r?;
-                m.entry(a).or_default().0 = n;
-            }
-            let mut q = conn.prepare(
-                "SELECT s.agent_id, count(*), count(p.suppressed) FROM problems p JOIN servers s ON s.id = p.server_id
-                 GROUP BY s.agent_id",
-            )?;
-            for r in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))? {
-                let (a, n, sup) = r?;
-                let e = m.entry(a).or_default();
-                e.1 = n;
-                e.2 = sup;
-            }
-            Ok(m)
-        })
-        .await?;
-    let servers = rows
-        .into_iter()
-        .map(|r| {
-            let (t, p, sup) = extra.get(&r.id).copied().unwrap_or_default();
-            ServerView { open_tickets: t, problems: p, suppressed: sup, ..ServerView::from(r) }
-        })
-        .collect();
-    let page = FleetPage { me: Me::from(&c), counts, servers };
-    Ok(Html(page.render()?))
 }
 
 pub async fn server(
