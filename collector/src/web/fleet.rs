@@ -192,7 +192,7 @@ fn from_sample(readings: &[Reading]) -> (Level, Vec<String>, Vec<String>) {
     if let Some((p, mount)) = fullest {
         facts.push(format!("{mount} al {p:.0} %"));
     }
-    reasons.sort_by(|a, b| b.0.cmp(&a.0));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
     (worst, reasons.into_iter().map(|(_, r)| r).collect(), facts)
 }
 
