@@ -209,6 +209,22 @@ pub fn build(conn: &Connection, c: &Credentials, st: &AppState, now_ms: i64) -> 
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
         .collect::<Result<_, _>>()?;
     let open = crate::tickets::store::open_by_server(conn)?;
+    // Problems and maintenance windows of every server in one query each, not one per server.
+    let mut firing: std::collections::HashMap<i64, Vec<(String, String, i64)>> = Default::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT server_id, severity, summary, since FROM problems WHERE suppressed IS NULL ORDER BY since",
+    )?;
+    for r in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))? {
+        let (sid, severity, summary, since) = r?;
+        firing.entry(sid).or_default().push((severity, summary, since));
+    }
+    let in_maintenance: std::collections::HashSet<i64> = conn
+        .prepare_cached(
+            "SELECT DISTINCT server_id FROM silences WHERE kind = 'mantenimiento' AND starts_at <= ?1
+             AND ends_at > ?1 AND ended_at IS NULL",
+        )?
+        .query_map([now_ms], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     let mut fleet = Fleet::default();
     for (sid, agent, presence, since, center_id, center, dependencia) in rows {
         if let Some(scope) = &scope
@@ -228,12 +244,7 @@ pub fn build(conn: &Connection, c: &Credentials, st: &AppState, now_ms: i64) -> 
             })
             .unwrap_or_default();
         let (mut level, mut why, facts) = from_sample(&readings);
-        let problems: Vec<(String, String, i64)> = conn
-            .prepare_cached(
-                "SELECT severity, summary, since FROM problems WHERE server_id = ?1 AND suppressed IS NULL ORDER BY since",
-            )?
-            .query_map([sid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
+        let problems = firing.remove(&sid).unwrap_or_default();
         // A firing problem already says what its verdict reason says: keep the problem's words.
         let summaries: Vec<String> = problems.iter().map(|p| p.1.to_lowercase()).collect();
         why.retain(|r| !summaries.iter().any(|s| s.contains(&r.to_lowercase())));
@@ -246,12 +257,7 @@ pub fn build(conn: &Connection, c: &Credentials, st: &AppState, now_ms: i64) -> 
             trouble_since = Some(trouble_since.map_or(since, |t: i64| t.min(since)));
             why.insert(0, summary);
         }
-        let maintenance: bool = conn
-            .prepare_cached(
-                "SELECT count(*) FROM silences WHERE server_id = ?1 AND kind = 'mantenimiento' AND starts_at <= ?2
-                 AND ends_at > ?2 AND ended_at IS NULL",
-            )?
-            .query_row(rusqlite::params![sid, now_ms], |r| r.get(0))?;
+        let maintenance = in_maintenance.contains(&sid);
         let (status, label, css) = if matches!(presence.as_str(), "offline" | "stale") {
             fleet.totals.silent += 1;
             ("silent", "Sin reportar", "silent")
