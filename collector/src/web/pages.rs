@@ -756,7 +756,9 @@ mod tests {
         assert!(html.contains("md0") && html.contains("sdb1 (faulty)") && html.contains("arreglo RAID degradado"));
         assert!(html.contains("badge crit\">Crítico") && html.contains("ventilador detenido"));
         assert!(html.contains("Arreglos RAID (md)"), "probe names are shown in Spanish");
-        assert!(!html.contains("Temperaturas</h3>"), "empty groups are left out");
+        // The charts section has a "Temperaturas" heading of its own; the empty hardware group
+        // (a heading followed by its table) must not be there.
+        assert!(!html.contains("<h3>Temperaturas</h3>\n<table>"), "empty groups are left out");
     }
 }
 
