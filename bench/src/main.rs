@@ -5,6 +5,9 @@
 //!   real-shaped envelopes in total, QoS 1, waiting for every PUBACK.
 //! - `cdr-ship DB_URL STATE_DIR`: the CDR shipper's backfill of a whole table into a fresh outbox,
 //!   then one steady-state poll (the late window read again).
+//! - `history DIR [SERVERS]`: chart history and retention (issue 6), see [`history`].
+
+mod history;
 
 use centinela_agent::probes::ProbeSet;
 use centinela_agent::{HostPaths, runner::build_envelope};
@@ -161,12 +164,17 @@ fn main() -> anyhow::Result<()> {
             }
             println!("{:.3}", started.elapsed().as_secs_f64());
         }
+        Some("history") => {
+            let dir = args.get(2).ok_or_else(|| anyhow::anyhow!("usage: history DIR [SERVERS]"))?;
+            let servers = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(10);
+            history::run(std::path::Path::new(dir), servers)?;
+        }
         Some("cdr-ship") => {
             let url = args.get(2).map(String::as_str).unwrap_or("mysql://root@127.0.0.1:3306/centinela_bench_cdr");
             cdr_ship(url, args.get(3).map(String::as_str).unwrap_or("/tmp/centinela-bench-cdr"))?;
         }
         _ => anyhow::bail!(
-            "usage: centinela-bench sizes | publish URL AGENTS SAMPLES | wait-stored HTTP_PORT N | hw-sample [N [ROOT]] | cdr-ship DB_URL STATE_DIR"
+            "usage: centinela-bench sizes | publish URL AGENTS SAMPLES | wait-stored HTTP_PORT N | hw-sample [N [ROOT]] | cdr-ship DB_URL STATE_DIR | history DIR [SERVERS]"
         ),
     }
     Ok(())

@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub tickets: Option<crate::tickets::RawTickets>,
     /// Alert rules: overrides of the defaults by id, and new rules (`[rules.<id>]`).
     pub rules: Option<crate::rules::RawRules>,
+    /// How long raw samples and the chart rollups are kept (`[retention]`).
+    pub retention: Option<crate::store::rollup::RawRetention>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -46,16 +48,33 @@ pub struct RawHttp {
     pub session_idle: Option<String>,
     /// A session ends this long after login whatever happens. Default "7d".
     pub session_max: Option<String>,
+    /// File whose first line is the bearer token Prometheus must send to `GET /metrics`
+    /// (root-readable). Absent: /metrics is off (404).
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 /// The validated `[http]` settings beyond the address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpSettings {
     /// Without a trailing slash.
     pub public_url: String,
     pub secure_cookies: bool,
     pub session_idle: std::time::Duration,
     pub session_max: std::time::Duration,
+    /// The bearer token of `GET /metrics`; `None`: metrics are off. Never logged (see `Debug`).
+    pub metrics_token: Option<String>,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("public_url", &self.public_url)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("session_idle", &self.session_idle)
+            .field("session_max", &self.session_max)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Where samples come from.
@@ -78,12 +97,31 @@ pub struct Config {
     pub calendar: crate::calendar::Calendar,
     pub tickets: crate::tickets::TicketsConfig,
     pub rules: crate::rules::Rules,
+    pub retention: crate::store::rollup::Retention,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/centinela-collector";
 
 fn parse_addr(key: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
     s.parse().map_err(|_| invalid(key, format!("{s:?} is not an address; write it like \"127.0.0.1:8080\"")))
+}
+
+/// Reads `[http] metrics_token_file`. Errors name the file, never its content.
+fn metrics_token(path: &Path) -> Result<String, ConfigError> {
+    const KEY: &str = "http.metrics_token_file";
+    let token = centinela_agent::config::read_secret(KEY, path)?;
+    // It travels as `Authorization: Bearer <token>`: visible ASCII without spaces, as RFC 6750 asks.
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid(
+            KEY,
+            format!(
+                "the token in {} has spaces or characters that cannot travel in an HTTP header; \
+                 write one such as the output of `openssl rand -hex 32` on its first line",
+                path.display()
+            ),
+        ));
+    }
+    Ok(token)
 }
 
 impl Config {
@@ -158,12 +196,17 @@ impl Config {
             secure_cookies,
             session_idle: duration("http.session_idle", raw_http.session_idle, "12h")?,
             session_max: duration("http.session_max", raw_http.session_max, "7d")?,
+            metrics_token: match raw_http.metrics_token_file {
+                Some(path) => Some(metrics_token(&path)?),
+                None => None,
+            },
         };
         let notify = crate::notify::Notify::from_raw(raw.notify.unwrap_or_default())?;
         let calendar = crate::calendar::Calendar::from_raw(raw.calendar.unwrap_or_default())?;
         let tickets = crate::tickets::TicketsConfig::from_raw(raw.tickets.unwrap_or_default())?;
         let rules = crate::rules::Rules::from_raw(raw.rules)?;
-        Ok(Self { data_dir, broker, client_id, http_listen, http, notify, calendar, tickets, rules })
+        let retention = crate::store::rollup::Retention::from_raw(raw.retention.unwrap_or_default())?;
+        Ok(Self { data_dir, broker, client_id, http_listen, http, notify, calendar, tickets, rules, retention })
     }
 }
 
@@ -208,6 +251,23 @@ mod tests {
             assert!(e.contains(key), "{text}: {e}");
         }
     }
+
+    #[test]
+    fn the_metrics_token_is_read_from_its_file_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("metrics-token");
+        let with = |file: &Path| format!("[http]\nmetrics_token_file = {:?}", file.display().to_string());
+        assert_eq!(parse("").unwrap().http.metrics_token, None, "off unless configured");
+        std::fs::write(&file, "tok-3f9a1c\nignored\n").unwrap();
+        let c = parse(&with(&file)).unwrap();
+        assert_eq!(c.http.metrics_token.as_deref(), Some("tok-3f9a1c"));
+        assert!(!format!("{c:?}").contains("tok-3f9a1c"), "Debug redacts the token");
+        std::fs::write(&file, "tok with spaces\n").unwrap();
+        let e = parse(&with(&file)).unwrap_err();
+        assert!(e.contains("`http.metrics_token_file`") && !e.contains("tok with"), "{e}");
+        let e = parse(&with(&dir.path().join("missing"))).unwrap_err();
+        assert!(e.contains("`http.metrics_token_file`"), "{e}");
+    }
 }
 
 #[cfg(test)]
@@ -251,12 +311,14 @@ mod reference_config {
             .map(|l| l.replace("/etc/centinela/smtp-password", &secret.display().to_string()))
             .map(|l| l.replace("/etc/centinela/mesa-token", &secret.display().to_string()))
             .map(|l| l.replace("/etc/centinela/mqtt-password", &secret.display().to_string()))
+            .map(|l| l.replace("/etc/centinela/metrics-token", &secret.display().to_string()))
             .collect();
         let raw: RawConfig =
             toml::from_str(&uncommented.join("\n")).unwrap_or_else(|e| panic!("{e}\n{}", uncommented.join("\n")));
         let c = Config::from_raw(raw).unwrap();
         assert!(c.notify.email.is_some() && c.notify.webhook.is_some());
         assert!(c.http.secure_cookies, "an https public_url makes the cookie Secure");
+        assert_eq!(c.http.metrics_token.as_deref(), Some("s3cret"));
         assert_eq!(c.rules.get("asterisk_restarted").map(|r| r.enabled), Some(false));
     }
 }

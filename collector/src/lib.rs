@@ -122,6 +122,10 @@ pub async fn serve(
         Some(workflow),
     );
 
+    // History for the charts: rollups and retention in the background, on their own connection.
+    let rollup = store::rollup::spawn(store::open_writer(&config.data_dir)?, config.retention, stop_rx.clone())
+        .context("cannot start the rollup thread")?;
+
     let mqtt = resolve_broker(&config, &opts)?;
     let listener = tokio::net::TcpListener::bind(config.http_listen).await.with_context(|| {
         format!("cannot listen on {} for the dashboard; set `[http] listen` to a free address", config.http_listen)
@@ -208,6 +212,7 @@ pub async fn serve(
         let _ = done_rx.await;
     }
     tokio::task::spawn_blocking(move || writer.join()).await?;
+    tokio::task::spawn_blocking(move || rollup.join()).await?;
     tokio::task::spawn_blocking(move || notifier.join()).await?;
     Ok(())
 }

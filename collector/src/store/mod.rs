@@ -11,6 +11,7 @@
 //!   records how many have run.
 
 pub mod read;
+pub mod rollup;
 pub mod writer;
 
 use rusqlite::Connection;
@@ -24,6 +25,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_people", include_str!("../../migrations/0003_people.sql")),
     ("0004_notifications", include_str!("../../migrations/0004_notifications.sql")),
     ("0005_tickets", include_str!("../../migrations/0005_tickets.sql")),
+    ("0006_rollups", include_str!("../../migrations/0006_rollups.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -82,6 +82,24 @@ pub fn latest_sample(conn: &Connection, id: &str) -> rusqlite::Result<Option<Res
     Ok(payload.map(|p| decode_envelope(&p)))
 }
 
+/// Every server's newest stored sample, decoded, by agent id, in one query: one primary-key seek
+/// per server, nothing older is read (the `/metrics` scrape of a whole fleet). Servers without a
+/// sample yet are left out; a sample that no longer decodes is reported, as in [`latest_sample`].
+pub fn latest_samples(conn: &Connection) -> rusqlite::Result<Vec<(String, Result<Envelope, DecodeError>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT agent_id, (SELECT payload FROM samples WHERE server_id = servers.id ORDER BY seq DESC LIMIT 1)
+         FROM servers ORDER BY agent_id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        if let (id, Some(payload)) = row? {
+            out.push((id, decode_envelope(&payload)));
+        }
+    }
+    Ok(out)
+}
+
 pub fn rejected_count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT count(*) FROM rejected", [], |r| r.get(0))
 }

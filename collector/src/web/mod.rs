@@ -5,9 +5,10 @@ pub mod admin;
 mod api;
 pub mod auth;
 mod error;
-mod metrics;
 pub mod fleet;
+mod metrics;
 pub mod pages;
+pub mod series;
 pub mod tickets;
 
 use crate::ingest::IngestStatus;
@@ -140,6 +141,11 @@ pub fn make_app(state: AppState) -> Router {
         .route("/static/app.js", get(pages::js))
         .route("/api/v1/servers", get(api::servers))
         .route("/api/v1/servers/{id}", get(api::server_latest))
+        .route("/api/v1/servers/{id}/series", get(series::series))
+        .route("/static/charts.js", get(series::charts_js))
+        .route("/static/vendor/uplot-1.6.32/uPlot.iife.min.js", get(series::uplot_js))
+        .route("/static/vendor/uplot-1.6.32/uPlot.min.css", get(series::uplot_css))
+        .route("/static/vendor/uplot-1.6.32/LICENSE", get(series::uplot_license))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::metrics))
         .fallback(pages::not_found)

@@ -58,6 +58,15 @@ pub fn csrf_of(html: &str) -> String {
 
 impl Server {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// With `[http] metrics_token_file` holding `token`: `GET /metrics` on.
+    pub async fn start_with_metrics_token(token: &str) -> Self {
+        Self::start_with(Some(token.to_string())).await
+    }
+
+    async fn start_with(metrics_token: Option<String>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         drop(centinela_collector::store::open_writer(dir.path()).expect("migrate"));
         let writer = Arc::new(WebWriter::open(dir.path()).expect("writer"));
@@ -69,6 +78,7 @@ impl Server {
                 secure_cookies: false,
                 session_idle: Duration::from_secs(3600),
                 session_max: Duration::from_secs(86_400),
+                metrics_token,
             },
             workflow: Arc::new(centinela_collector::web::WorkflowEnv {
                 ctx: centinela_collector::tickets::store::Context {
