@@ -114,4 +114,18 @@ fn a_server_turns_critical_on_the_open_page_in_a_real_browser() {
     assert!(b.html().contains("degradado"), "the card says why");
     b.screenshot(&artifacts().join("flota-critica.png"));
     assert!(artifacts().join("flota-critica.png").metadata().map(|m| m.len() > 1000).unwrap_or(false));
+
+    // The server page's charts, once the rollup job has the first five minutes (it waits 30 s
+    // for late samples, then runs every 5 s).
+    b.click("article[data-server='pbx-vivo'] h3 a");
+    b.wait_for("section#historial", Duration::from_secs(10));
+    b.wait_for("#historial div.chart[data-state='chart'] canvas", Duration::from_secs(90));
+    b.wait_for("section#historial[data-rendered='1']", Duration::from_secs(10));
+    let html = b.html();
+    assert!(html.contains("grafico-agente") || html.contains("grafico-sistemas-de-archivos"), "charts are there");
+    b.screenshot(&artifacts().join("servidor.png"));
+    // The charts themselves, scrolled into view.
+    b.goto(&format!("{}#historial", b.url().split('#').next().unwrap_or_default()));
+    b.wait_for("section#historial[data-rendered='1'] div.chart[data-state='chart'] canvas", Duration::from_secs(30));
+    b.screenshot(&artifacts().join("servidor-graficos.png"));
 }
