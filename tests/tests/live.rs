@@ -119,6 +119,7 @@ fn a_server_turns_critical_on_the_open_page_in_a_real_browser() {
     // for late samples, then runs every 5 s).
     b.click("article[data-server='pbx-vivo'] h3 a");
     b.wait_for("section#historial", Duration::from_secs(10));
+    assert_eq!(b.text("#salud"), "Crítico", "the server page says its health, not only that it reports");
     b.wait_for("#historial div.chart[data-state='chart'] canvas", Duration::from_secs(90));
     b.wait_for("section#historial[data-rendered='1']", Duration::from_secs(10));
     let html = b.html();

@@ -198,6 +198,28 @@ fn from_sample(readings: &[Reading]) -> (Level, Vec<String>, Vec<String>) {
 
 /// The whole fleet as `c` may see it, at `now_ms`.
 pub fn build(conn: &Connection, c: &Credentials, st: &AppState, now_ms: i64) -> rusqlite::Result<Fleet> {
+    build_for(conn, c, st, now_ms, None)
+}
+
+/// One server's card, as the fleet view shows it (for the server page's header).
+pub fn card(
+    conn: &Connection,
+    c: &Credentials,
+    st: &AppState,
+    now_ms: i64,
+    agent: &str,
+) -> rusqlite::Result<Option<Card>> {
+    let fleet = build_for(conn, c, st, now_ms, Some(agent))?;
+    Ok(fleet.groups.into_iter().flat_map(|g| g.cards).next())
+}
+
+fn build_for(
+    conn: &Connection,
+    c: &Credentials,
+    st: &AppState,
+    now_ms: i64,
+    only: Option<&str>,
+) -> rusqlite::Result<Fleet> {
     let scope: Option<Vec<i64>> = (c.user.role == Role::JefeCentro).then(|| c.user.centers.clone());
     let mut stmt = conn.prepare_cached(
         "SELECT s.id, s.agent_id, s.status, s.status_since, s.center_id, c.name, d.name
@@ -207,6 +229,7 @@ pub fn build(conn: &Connection, c: &Credentials, st: &AppState, now_ms: i64) -> 
     type ServerRowT = (i64, String, String, i64, Option<i64>, Option<String>, Option<String>);
     let rows: Vec<ServerRowT> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
+        .filter(|r| only.is_none_or(|a| r.as_ref().is_ok_and(|r| r.1 == a)))
         .collect::<Result<_, _>>()?;
     let open = crate::tickets::store::open_by_server(conn)?;
     // Problems and maintenance windows of every server in one query each, not one per server.

@@ -475,6 +475,8 @@ pub struct ServerPage {
     /// Technicians and the UACT chief may silence; others only see.
     pub can_silence: bool,
     pub error: Option<String>,
+    /// The server's status as the fleet view shows it (health, not only presence).
+    pub card: Option<super::fleet::Card>,
 }
 
 #[derive(Template)]
@@ -500,6 +502,11 @@ pub async fn server_page(
 ) -> Result<Html<String>, WebError> {
     let lookup = id.clone();
     let st2 = st.clone();
+    let (c2, st3, agent) = (c.clone(), st.clone(), id.clone());
+    let card = st
+        .db
+        .with(move |conn| super::fleet::card(conn, &c2, &st3, chrono::Utc::now().timestamp_millis(), &agent))
+        .await?;
     let (row, latest, problems, silences, tickets) = st
         .db
         .with(move |conn| {
@@ -555,7 +562,8 @@ pub async fn server_page(
         },
     };
     let can_silence = matches!(c.user.role, crate::auth::Role::JefeUact | crate::auth::Role::Tecnico);
-    let page = ServerPage { me: Me::from(c), s: row.into(), sample, problems, silences, tickets, can_silence, error };
+    let page =
+        ServerPage { me: Me::from(c), s: row.into(), sample, problems, silences, tickets, can_silence, error, card };
     Ok(Html(page.render()?))
 }
 
@@ -668,6 +676,7 @@ mod tests {
             tickets: vec![],
             can_silence: false,
             error: None,
+            card: None,
         }
     }
 
