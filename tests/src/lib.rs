@@ -522,6 +522,23 @@ pub fn http_get_as(port: u16, path: &str, token: Option<&str>) -> (u16, String) 
     (code, body.to_string())
 }
 
+/// The agent's captured fixture trees (`/proc`, `/sys`, `/dev` of real and lab machines).
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/tests/fixtures");
+
+/// Installs the fixture tree `fixture` at `to` (symlinks kept), replacing what is there in one
+/// rename, so an agent running with `--root to` sees the old tree or the new one, never a mix.
+pub fn install_tree(fixture: &str, to: &Path) {
+    let staged = to.with_extension("new");
+    let status = Command::new("cp").arg("-a").arg(format!("{FIXTURES}/{fixture}")).arg(&staged).status().expect("cp");
+    assert!(status.success(), "cp -a {fixture}");
+    if to.exists() {
+        let aside = to.with_extension("old");
+        std::fs::rename(to, &aside).expect("move the old tree aside");
+        std::fs::remove_dir_all(&aside).expect("remove the old tree");
+    }
+    std::fs::rename(&staged, to).expect("install the tree");
+}
+
 /// A temp dir for one test, kept after the test when `CENTINELA_KEEP_TMP=1` (to read the logs).
 pub fn test_dir() -> tempfile::TempDir {
     let mut b = tempfile::Builder::new();

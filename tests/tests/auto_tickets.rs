@@ -3,23 +3,10 @@
 //! ticket saying why; an agent that dies produces "agente sin reportar".
 
 use centinela_e2e::*;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/tests/fixtures");
-
-/// Copies a fixture tree (symlinks kept) to `to`, replacing what is there in one rename.
-fn install_tree(fixture: &str, to: &Path) {
-    let staged = to.with_extension("new");
-    let status = Command::new("cp").arg("-a").arg(format!("{FIXTURES}/{fixture}")).arg(&staged).status().expect("cp");
-    assert!(status.success(), "cp -a {fixture}");
-    if to.exists() {
-        std::fs::rename(to, to.with_extension("old")).expect("move the old tree aside");
-    }
-    std::fs::rename(&staged, to).expect("install the tree");
-}
 
 #[test]
 fn a_degraded_array_opens_exactly_one_automatic_ticket_and_a_dead_agent_is_reported() {

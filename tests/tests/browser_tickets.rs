@@ -4,11 +4,9 @@
 
 use centinela_e2e::browser::Browser;
 use centinela_e2e::*;
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/tests/fixtures");
 
 #[test]
 fn the_chief_assigns_and_the_technician_closes_an_automatic_ticket_in_a_real_browser() {
@@ -18,8 +16,7 @@ fn the_chief_assigns_and_the_technician_closes_an_automatic_ticket_in_a_real_bro
     }
     let tmp = test_dir();
     let root = tmp.path().join("root");
-    let copied = Command::new("cp").arg("-a").arg(format!("{FIXTURES}/raid-raid1-degraded")).arg(&root).status();
-    assert!(copied.expect("cp").success());
+    install_tree("raid-raid1-degraded", &root);
     let broker = Mosquitto::start(&tmp.path().join("mosquitto"));
     let collector = Collector::start(&tmp.path().join("collector"), &broker.url());
     let _agent = Agent::start_on_root(&tmp.path().join("agent"), "pbx-renta", &broker.url(), "200ms", &root);

@@ -5,24 +5,12 @@
 use centinela_e2e::browser::Browser;
 use centinela_e2e::*;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(60);
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/tests/fixtures");
 /// The agent's sampling interval in these tests.
 const INTERVAL: Duration = Duration::from_secs(3);
-
-fn install_tree(fixture: &str, to: &Path) {
-    let staged = to.with_extension("new");
-    let ok = Command::new("cp").arg("-a").arg(format!("{FIXTURES}/{fixture}")).arg(&staged).status().expect("cp");
-    assert!(ok.success());
-    if to.exists() {
-        std::fs::rename(to, to.with_extension(format!("old{}", std::process::id()))).expect("aside");
-    }
-    std::fs::rename(&staged, to).expect("install");
-}
 
 /// Where screenshots are kept for CI.
 pub fn artifacts() -> PathBuf {
