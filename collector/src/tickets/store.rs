@@ -218,6 +218,15 @@ pub fn user_name(conn: &Connection, id: i64) -> rusqlite::Result<Option<(String,
     .optional()
 }
 
+/// Who asked, as people read it.
+pub fn requester_name(conn: &Connection, r: &super::Requester) -> rusqlite::Result<String> {
+    Ok(match r {
+        super::Requester::User(id) => user_name(conn, *id)?.map_or(format!("usuario {id}"), |u| u.0),
+        super::Requester::Name(n) => n.clone(),
+        super::Requester::Centinela => "Centinela (detección automática)".into(),
+    })
+}
+
 pub fn center_name(conn: &Connection, id: Option<i64>) -> rusqlite::Result<String> {
     let Some(id) = id else { return Ok("(servidor sin centro telefónico asignado)".into()) };
     Ok(conn
@@ -240,11 +249,7 @@ pub fn notify(conn: &Connection, ctx: &Context, t: &Ticket, event: &str, at: Dat
         return Ok(());
     }
     let assignee = t.assignee.map(|a| user_name(conn, a)).transpose()?.flatten();
-    let requester = match &t.requester {
-        super::Requester::User(id) => user_name(conn, *id)?.map(|u| u.0).unwrap_or_else(|| format!("usuario {id}")),
-        super::Requester::Name(n) => n.clone(),
-        super::Requester::Centinela => "Centinela (detección automática)".into(),
-    };
+    let requester = requester_name(conn, &t.requester)?;
     let e = TicketEvent {
         ticket_id: t.id,
         event: event.to_string(),

@@ -19,7 +19,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Html;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use centinela_shared::{AmiState, Body, Level, Reading, decode_envelope};
+use centinela_shared::{AmiState, AtaDiskV1, Body, Level, NvmeDiskV1, Reading, decode_envelope};
 use rusqlite::Connection;
 use serde::Serialize;
 use std::time::Duration;
@@ -115,19 +115,12 @@ fn from_sample(readings: &[Reading]) -> (Level, Vec<String>, Vec<String>) {
                 Some(&t.verdict)
             }
             Reading::FanV1(f) => Some(&f.verdict),
-            Reading::AtaDiskV1(d) => {
+            Reading::AtaDiskV1(AtaDiskV1 { verdict, .. }) | Reading::NvmeDiskV1(NvmeDiskV1 { verdict, .. }) => {
                 disks += 1;
-                if d.verdict.level == Level::Critical {
+                if verdict.level == Level::Critical {
                     disks_bad += 1;
                 }
-                Some(&d.verdict)
-            }
-            Reading::NvmeDiskV1(d) => {
-                disks += 1;
-                if d.verdict.level == Level::Critical {
-                    disks_bad += 1;
-                }
-                Some(&d.verdict)
+                Some(verdict)
             }
             Reading::AsteriskV1(a) => {
                 match &a.ami {
@@ -333,6 +326,10 @@ fn build_for(
             Some(g) if g.dependencia == dep && g.center == cen => g.cards.push(card),
             _ => fleet.groups.push(Group { dependencia: dep, center: cen, cards: vec![card] }),
         }
+    }
+    if only.is_some() {
+        // One server's card: the fleet's totals are not shown, skip the ticket scan.
+        return Ok(fleet);
     }
     // Overdue tickets, on the calendar (only the open ones can be).
     let at = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();

@@ -52,6 +52,16 @@ fn status_of(e: &WebError) -> StatusCode {
     }
 }
 
+/// A refusal the user can act on (403, 409, 422) as its status and Spanish message, to show on
+/// the page they came from; any other error goes on to the error page.
+fn refusal(e: WebError) -> Result<(StatusCode, String), WebError> {
+    let status = status_of(&e);
+    match e {
+        WebError::Forbidden(m) | WebError::Conflict(m) | WebError::Invalid(m) => Ok((status, m)),
+        other => Err(other),
+    }
+}
+
 /// People a ticket may be assigned to: active technicians and UACT chiefs.
 fn assignable(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(i64, String, Role)>> {
     Ok(crate::auth::store::list_users(conn)?
@@ -276,11 +286,7 @@ async fn detail_page(
             for e in &entries {
                 timeline.push(entry_view(conn, &st2, e, &mut names)?);
             }
-            let requester = match &t.requester {
-                Requester::User(u) => tstore::user_name(conn, *u)?.map_or(format!("usuario {u}"), |x| x.0),
-                Requester::Name(n) => n.clone(),
-                Requester::Centinela => "Centinela (detección automática)".into(),
-            };
+            let requester = tstore::requester_name(conn, &t.requester)?;
             Ok(Some((t, r, timeline, problem, requester, assignable(conn)?)))
         })
         .await?;
@@ -470,15 +476,10 @@ pub async fn action(
     check_csrf(&c, &f.csrf)?;
     match act(&st, &c, id, f).await {
         Ok(_) => Ok(Redirect::to(&format!("/tickets/{id}")).into_response()),
-        Err(e @ (WebError::Forbidden(_) | WebError::Conflict(_) | WebError::Invalid(_))) => {
-            let status = status_of(&e);
-            let message = match &e {
-                WebError::Forbidden(m) | WebError::Conflict(m) | WebError::Invalid(m) => m.clone(),
-                _ => String::new(),
-            };
+        Err(e) => {
+            let (status, message) = refusal(e)?;
             Ok((status, detail_page(&st, &c, id, Some(message)).await?).into_response())
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -579,15 +580,10 @@ pub async fn create(
     check_csrf(&c, &f.csrf)?;
     match file(&st, &c, f).await {
         Ok(id) => Ok(Redirect::to(&format!("/tickets/{id}")).into_response()),
-        Err(e @ (WebError::Forbidden(_) | WebError::Invalid(_) | WebError::Conflict(_))) => {
-            let status = status_of(&e);
-            let message = match &e {
-                WebError::Forbidden(m) | WebError::Invalid(m) | WebError::Conflict(m) => m.clone(),
-                _ => String::new(),
-            };
+        Err(e) => {
+            let (status, message) = refusal(e)?;
             Ok((status, new_page(&st, &c, Some(message)).await?).into_response())
         }
-        Err(e) => Err(e),
     }
 }
 
