@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Chart history and retention (issue 6): bytes per raw sample and the rollup job's throughput on 14
 # days of one real-shaped PBX, a year of rollups for SERVERS servers (extrapolated to 100), and the
-# server page's chart queries over 24 h, 7 d and 1 year. Prints measurements; asserts nothing.
+# server page's chart queries over 24 h, 7 d and 1 year, and how long migration 0007 (the 6-hour
+# table filled from the hourly one) takes on that year. Prints measurements; asserts nothing.
 #   bench/history.sh            # SERVERS=10
 #   SERVERS=20 bench/history.sh
 set -euo pipefail

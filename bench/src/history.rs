@@ -5,14 +5,16 @@
 //!    interval are stored as the writer stores them, then rolled up by the collector's own job in
 //!    its 2,000-sample chunks: bytes per raw sample and rollup throughput.
 //! 2. Rollups: SERVERS servers × the series those samples produce, 90 days of 5-minute buckets and
-//!    one year of hourly buckets, inserted time-major (all series of one bucket, then the next), as
-//!    the job inserts them, so the b-tree pages fill as they would in production.
-//! 3. The series queries of the server page's default charts, for one server, over 24 h and 1 year
-//!    (queries plus JSON encoding, as the API does): median and worst of 20 runs.
+//!    one year of hourly and of 6-hour buckets, inserted time-major (all series of one bucket, then
+//!    the next), as the job inserts them, so the b-tree pages fill as they would in production.
+//! 3. The series queries of the server page's default charts, for one server, over 24 h, 7 d and
+//!    1 year (queries plus JSON encoding, as the API does): median and worst of 20 runs.
+//! 4. Migration 0007 on that history (the 6-hour table filled from the hourly one, as when a
+//!    collector is upgraded), in a transaction rolled back: how long the upgrade holds startup.
 //!
 //! Sizes are SQLite's own page accounting (`dbstat`), extrapolated linearly to 100 servers.
 
-use centinela_collector::store::rollup::{self, FIVE_MINUTES_S, HOUR_S, Job, Range, Retention};
+use centinela_collector::store::rollup::{self, FIVE_MINUTES_S, HOUR_S, Job, Range, Retention, SIX_HOURS_S};
 use centinela_shared::*;
 use rusqlite::{Connection, params};
 use std::path::Path;
@@ -20,6 +22,8 @@ use std::time::Instant;
 
 const INTERVAL_MS: i64 = 10_000;
 const DAY_MS: i64 = 86_400_000;
+/// The migration that creates and fills `rollup_6h`, timed in step 4.
+const MIGRATION_0007: &str = include_str!("../../collector/migrations/0007_rollup_6h.sql");
 
 /// A deterministic pseudo-random stream (xorshift), so runs are comparable.
 struct Rng(u64);
@@ -346,7 +350,9 @@ pub fn run(dir: &Path, servers: usize) -> anyhow::Result<()> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let fractional = |m: &str| matches!(m, "temperature" | "fs_used_percent");
-    for (table, width, days) in [("rollup_1h", HOUR_S, 365), ("rollup_5m", FIVE_MINUTES_S, 90)] {
+    for (table, width, days) in
+        [("rollup_1h", HOUR_S, 365), ("rollup_6h", SIX_HOURS_S, 365), ("rollup_5m", FIVE_MINUTES_S, 90)]
+    {
         let first = rollup::bucket_start(now - days * DAY_MS, width);
         let last = rollup::bucket_start(now, width);
         let count = width * 1000 / INTERVAL_MS;
@@ -379,32 +385,36 @@ pub fn run(dir: &Path, servers: usize) -> anyhow::Result<()> {
     }
     let gen_s = t.elapsed().as_secs_f64();
     let hist_sizes = sizes(&conn)?;
-    let (r5, r1, ser) = (
+    let (r5, r1, r6, ser) = (
         size_of(&hist_sizes, "rollup_5m") as f64,
         size_of(&hist_sizes, "rollup_1h") as f64,
+        size_of(&hist_sizes, "rollup_6h") as f64,
         size_of(&hist_sizes, "series") as f64,
     );
-    let rows5: i64 = conn.query_row("SELECT count(*) FROM rollup_5m", [], |r| r.get(0))?;
-    let rows1: i64 = conn.query_row("SELECT count(*) FROM rollup_1h", [], |r| r.get(0))?;
+    let count = |table: &str| conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0));
+    let (rows5, rows1, rows6) = (count("rollup_5m")?, count("rollup_1h")?, count("rollup_6h")?);
     println!(
-        "rollups: {servers} servers × {series_per_server} series: rollup_5m 90 d {rows5} rows {} ({:.1} B/row), rollup_1h 365 d {rows1} rows {} ({:.1} B/row), series {} ({gen_s:.1} s to generate)",
+        "rollups: {servers} servers × {series_per_server} series: rollup_5m 90 d {rows5} rows {} ({:.1} B/row), rollup_1h 365 d {rows1} rows {} ({:.1} B/row), rollup_6h 365 d {rows6} rows {} ({:.1} B/row), series {} ({gen_s:.1} s to generate)",
         mib(r5),
         r5 / rows5 as f64,
         mib(r1),
         r1 / rows1 as f64,
+        mib(r6),
+        r6 / rows6 as f64,
         mib(ser)
     );
     let scale = 100.0 / servers as f64;
     let raw_100 = samples_bytes * 100.0;
-    let roll_100 = (r5 + r1 + ser) * scale;
+    let roll_100 = (r5 + r1 + r6 + ser) * scale;
     println!(
-        "estimate, 100 servers at 10 s: raw 14 d {} + 5-minute 90 d {} + hourly 1 y {} + series {} = {} (hourly 2 y adds {})",
+        "estimate, 100 servers at 10 s: raw 14 d {} + 5-minute 90 d {} + hourly 1 y {} + 6-hour 1 y {} + series {} = {} (hourly and 6-hour 2 y add {})",
         mib(raw_100),
         mib(r5 * scale),
         mib(r1 * scale),
+        mib(r6 * scale),
         mib(ser * scale),
         mib(raw_100 + roll_100),
-        mib(r1 * scale)
+        mib((r1 + r6) * scale)
     );
 
     // 3. The default charts' queries for one server.
@@ -453,5 +463,19 @@ pub fn run(dir: &Path, servers: usize) -> anyhow::Result<()> {
             times[times.len() - 1]
         );
     }
+    drop(reader);
+
+    // 4. Migration 0007 as an upgrade runs it, on this history, then rolled back.
+    let mut conn = centinela_collector::store::open_writer(&hist_dir)?;
+    let tx = conn.transaction()?;
+    tx.execute_batch("DROP TABLE rollup_6h")?;
+    let t = Instant::now();
+    tx.execute_batch(MIGRATION_0007)?;
+    let migrate_s = t.elapsed().as_secs_f64();
+    let filled: i64 = tx.query_row("SELECT count(*) FROM rollup_6h", [], |r| r.get(0))?;
+    drop(tx);
+    println!(
+        "migration 0007: rollup_6h filled with {filled} rows from {rows1} hourly rows in {migrate_s:.2} s ({servers} servers × 1 y; one transaction at startup)"
+    );
     Ok(())
 }

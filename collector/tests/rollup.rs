@@ -108,7 +108,7 @@ async fn the_series_api_needs_credentials_and_returns_the_rolled_up_history() {
     assert_eq!(v["series"][0]["unit"], "°C");
     assert_eq!(v["series"][0]["points"], serde_json::json!([[b, 1.0, 5.0, 3.0]]));
 
-    // A year reads hourly buckets; filesystem usage carries its trend (one bucket: no trend yet).
+    // A year reads 6-hour buckets; filesystem usage carries its trend (one bucket: no trend yet).
     let r = s.get("/api/v1/servers/pbx-01/series?metric=fs_used_percent,temperature&range=1y", Some(&cookie)).await;
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["step_s"], 21600);

@@ -26,6 +26,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_notifications", include_str!("../../migrations/0004_notifications.sql")),
     ("0005_tickets", include_str!("../../migrations/0005_tickets.sql")),
     ("0006_rollups", include_str!("../../migrations/0006_rollups.sql")),
+    ("0007_rollup_6h", include_str!("../../migrations/0007_rollup_6h.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

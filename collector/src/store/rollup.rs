@@ -1,6 +1,6 @@
-//! History for the charts: samples rolled up into 5-minute and hourly buckets (min, max, sum and
-//! count per series), the purge of whatever is older than its `[retention]` window, and the series
-//! query the charts read. The job runs on its own thread with its own connection, in short
+//! History for the charts: samples rolled up into 5-minute, hourly and 6-hour buckets (min, max, sum
+//! and count per series), the purge of whatever is older than its `[retention]` window, and the
+//! series query the charts read. The job runs on its own thread with its own connection, in short
 //! `IMMEDIATE` transactions of bounded size, so ingest waits for it at most one small chunk.
 //!
 //! Invariants:
@@ -15,8 +15,13 @@
 //!   meaning "rows in `samples`".
 //! - Buckets are keyed by when the sample was taken (the agent's clock), except when that clock is
 //!   more than [`FUTURE_SLACK_MS`] ahead of the collector's: then by when it was received.
-//! - Hourly buckets are computed from the samples, not from the 5-minute ones, so each table is
-//!   purged on its own schedule. Points are finite: NaN and infinities are skipped.
+//! - Hourly and 6-hour buckets are computed from the samples, not from the finer tables, so each
+//!   table is purged on its own schedule. The exception is the history from before migration 0007:
+//!   the migration merged those 6-hour buckets exactly out of the hourly ones, once. Points are
+//!   finite: NaN and infinities are skipped.
+//! - The three tables are written in the same transaction, so they account for the same samples.
+//!   `rollup_6h` keeps the hourly window (`[retention] hourly`), so the 1-year chart reaches as far
+//!   back as when it read `rollup_1h`, with no new setting to keep in step.
 
 use centinela_agent::config::{ConfigError, parse_duration};
 use centinela_shared::{Body, Reading, SampleV1, decode_envelope};
@@ -44,6 +49,8 @@ const PAUSE: Duration = Duration::from_millis(20);
 pub const FIVE_MINUTES_S: i64 = 300;
 /// The hourly bucket width, in seconds.
 pub const HOUR_S: i64 = 3600;
+/// The 6-hour bucket width, in seconds (buckets start at 00, 06, 12 and 18 h UTC).
+pub const SIX_HOURS_S: i64 = 6 * HOUR_S;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -56,7 +63,8 @@ pub struct RawRetention {
     pub raw: Option<String>,
     /// 5-minute rollups, read by the charts of 6 h, 24 h and 7 d. Default "90d".
     pub five_minutes: Option<String>,
-    /// Hourly rollups, read by the charts of 30 d and 1 year. Default "730d".
+    /// Hourly rollups, read by the chart of 30 d, and the 6-hour ones, read by the chart of 1 year.
+    /// Default "730d".
     pub hourly: Option<String>,
 }
 
@@ -372,7 +380,7 @@ impl Job {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         let settled = now_ms - SETTLE_MS;
-        let (mut five, mut hourly) = (Buckets::new(), Buckets::new());
+        let (mut five, mut hourly, mut six) = (Buckets::new(), Buckets::new(), Buckets::new());
         let mut consumed = 0usize;
         for (server, cursor) in pending {
             if consumed >= limit {
@@ -399,11 +407,13 @@ impl Job {
                 let Ok(env) = decode_envelope(&payload) else { continue };
                 let Body::SampleV1(sample) = &env.body else { continue };
                 let at = bucket_time(taken_ms, received_ms);
-                let (b5, b1) = (bucket_start(at, FIVE_MINUTES_S), bucket_start(at, HOUR_S));
+                let (b5, b1, b6) =
+                    (bucket_start(at, FIVE_MINUTES_S), bucket_start(at, HOUR_S), bucket_start(at, SIX_HOURS_S));
                 for p in points(sample) {
                     let id = self.series_id(tx, server, p.metric, p.subject)?;
                     add_to(&mut five, id, b5, p.value);
                     add_to(&mut hourly, id, b1, p.value);
+                    add_to(&mut six, id, b6, p.value);
                 }
             }
             if let Some(seq) = last {
@@ -416,6 +426,7 @@ impl Job {
         }
         upsert(tx, "rollup_5m", &five)?;
         upsert(tx, "rollup_1h", &hourly)?;
+        upsert(tx, "rollup_6h", &six)?;
         Ok(consumed)
     }
 
@@ -458,9 +469,11 @@ impl Job {
             .prepare_cached("SELECT id FROM series ORDER BY id")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        for (table, width, keep) in
-            [("rollup_5m", FIVE_MINUTES_S, self.retention.five_minutes), ("rollup_1h", HOUR_S, self.retention.hourly)]
-        {
+        for (table, width, keep) in [
+            ("rollup_5m", FIVE_MINUTES_S, self.retention.five_minutes),
+            ("rollup_1h", HOUR_S, self.retention.hourly),
+            ("rollup_6h", SIX_HOURS_S, self.retention.hourly),
+        ] {
             // A bucket goes once all of it is older than the window.
             let cutoff = (now_ms - keep.as_millis() as i64).div_euclid(1000) - width;
             for &id in &series {
@@ -614,12 +627,10 @@ impl Range {
         }
     }
 
-    /// The bucket width read from the database: 5 minutes up to 7 days, hourly beyond.
+    /// The bucket width read from the database: 5 minutes up to 7 days, hourly for 30 days, 6 hours
+    /// for a year.
     pub fn source_step_s(self) -> i64 {
-        match self {
-            Range::H6 | Range::H24 | Range::D7 => FIVE_MINUTES_S,
-            Range::D30 | Range::Y1 => HOUR_S,
-        }
+        self.source().1
     }
 
     /// The width of a point drawn: the source buckets merged exactly (min of mins, max of maxes,
@@ -630,12 +641,22 @@ impl Range {
             Range::H6 | Range::H24 => FIVE_MINUTES_S,
             Range::D7 => 6 * FIVE_MINUTES_S,
             Range::D30 => HOUR_S,
-            Range::Y1 => 6 * HOUR_S,
+            Range::Y1 => SIX_HOURS_S,
+        }
+    }
+
+    /// The table read and its bucket width. A year reads `rollup_6h` rather than merging six hourly
+    /// rows into each point: 1,460 rows a line instead of 8,760 (bench/RESULTS.md, issue 6).
+    fn source(self) -> (&'static str, i64) {
+        match self {
+            Range::H6 | Range::H24 | Range::D7 => ("rollup_5m", FIVE_MINUTES_S),
+            Range::D30 => ("rollup_1h", HOUR_S),
+            Range::Y1 => ("rollup_6h", SIX_HOURS_S),
         }
     }
 
     fn table(self) -> &'static str {
-        if self.source_step_s() == FIVE_MINUTES_S { "rollup_5m" } else { "rollup_1h" }
+        self.source().0
     }
 }
 
@@ -767,7 +788,7 @@ mod tests {
     use centinela_shared::*;
 
     const MIN: i64 = 60_000;
-    /// 2026-11-27 00:00:00 UTC, a bucket boundary for both widths.
+    /// 2026-11-27 00:00:00 UTC, a bucket boundary for every width.
     const T0: i64 = 1_795_737_600_000;
 
     fn db() -> (tempfile::TempDir, Connection) {
@@ -952,10 +973,13 @@ mod tests {
                 ("coretemp.0: Package id 0".into(), t0 + 300, 10.0, 10.0, 10.0, 1),
             ]
         );
-        assert_eq!(
-            rollups(&conn, "rollup_1h", TEMPERATURE),
-            vec![("coretemp.0: Package id 0".into(), t0, 1.0, 10.0, 25.0, 6)]
-        );
+        for table in ["rollup_1h", "rollup_6h"] {
+            assert_eq!(
+                rollups(&conn, table, TEMPERATURE),
+                vec![("coretemp.0: Package id 0".into(), t0, 1.0, 10.0, 25.0, 6)],
+                "{table}"
+            );
+        }
         let server = server_key(&conn, "a").unwrap().unwrap();
         let s = series(&conn, server, metric(TEMPERATURE).unwrap(), Range::H6, T0 + 60 * MIN).unwrap();
         assert_eq!(s.len(), 1);
@@ -963,6 +987,84 @@ mod tests {
         // A week is drawn in 30-minute points: both buckets merged exactly.
         let s = series(&conn, server, metric(TEMPERATURE).unwrap(), Range::D7, T0 + 60 * MIN).unwrap();
         assert_eq!(s[0].points, vec![(T0, 1.0, 10.0, 25.0 / 6.0)]);
+        let s = series(&conn, server, metric(TEMPERATURE).unwrap(), Range::Y1, T0 + 60 * MIN).unwrap();
+        assert_eq!(s[0].points, vec![(T0, 1.0, 10.0, 25.0 / 6.0)], "a year reads the 6-hour bucket");
+    }
+
+    /// The exact aggregates of `values` (taken at `(ms, v)`) per `width_s` bucket, in time order.
+    fn expected(values: &[(i64, f64)], width_s: i64) -> Vec<(i64, f64, f64, f64, i64)> {
+        let mut out: std::collections::BTreeMap<i64, Agg> = std::collections::BTreeMap::new();
+        for &(at, v) in values {
+            out.entry(bucket_start(at, width_s)).and_modify(|a| a.add(v)).or_insert_with(|| Agg::one(v));
+        }
+        out.into_iter().map(|(b, a)| (b, a.min, a.max, a.sum, a.count)).collect()
+    }
+
+    #[test]
+    fn every_table_holds_the_exact_aggregates_of_two_days_of_generated_samples() {
+        let (_d, mut conn) = db();
+        // A sample every 7 minutes 13 seconds from 03:00:17 the day before T0, for two days: bucket
+        // edges of every width fall between samples at shifting offsets. Whole values, so the sums
+        // are exact whatever order the chunks add them in.
+        let start = T0 - 21 * 60 * MIN + 17_000;
+        let values: Vec<(i64, f64)> =
+            (0..400i64).map(|i| (start + i * (7 * MIN + 13_000), ((i * 37) % 101) as f64 - 20.0)).collect();
+        for (i, &(at, v)) in values.iter().enumerate() {
+            store_temp(&conn, "a", i as u64 + 1, at, v as f32);
+        }
+        let now = values.last().unwrap().0 + 60 * MIN;
+        run_all(&mut Job::new(Retention::default()), &mut conn, now);
+        for (table, width) in [("rollup_5m", FIVE_MINUTES_S), ("rollup_1h", HOUR_S), ("rollup_6h", SIX_HOURS_S)] {
+            let got: Vec<_> =
+                rollups(&conn, table, TEMPERATURE).into_iter().map(|r| (r.1, r.2, r.3, r.4, r.5)).collect();
+            assert_eq!(got, expected(&values, width), "{table}");
+        }
+        // 03:00 to 03:00 two days later: 9 six-hour buckets, the first and last partial.
+        assert_eq!(expected(&values, SIX_HOURS_S).len(), 9);
+        // The year chart draws the 6-hour buckets as they are; the month chart the hourly ones.
+        let server = server_key(&conn, "a").unwrap().unwrap();
+        for (range, width) in [(Range::Y1, SIX_HOURS_S), (Range::D30, HOUR_S)] {
+            let s = series(&conn, server, metric(TEMPERATURE).unwrap(), range, now).unwrap();
+            let want: Vec<_> = expected(&values, width)
+                .into_iter()
+                .map(|(b, min, max, sum, count)| (b * 1000, min, max, sum / count as f64))
+                .collect();
+            assert_eq!(s[0].points, want, "{range:?}");
+        }
+    }
+
+    #[test]
+    fn upgrading_to_migration_7_fills_the_six_hour_table_from_the_hourly_one() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (_, sql) in &crate::store::MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        let (h, six) = (HOUR_S, SIX_HOURS_S);
+        let t0 = T0 / 1000;
+        // Series 1: hours 00 to 06 (two 6-hour buckets); series 2: one hour.
+        for (series, bucket, min, max, sum, count) in [
+            (1, t0, 1.0, 2.0, 3.0, 2),
+            (1, t0 + h, -4.0, 1.0, -3.0, 2),
+            (1, t0 + 5 * h, 0.0, 9.0, 9.0, 1),
+            (1, t0 + six, 7.0, 7.0, 14.0, 2),
+            (2, t0 + 2 * h, 5.0, 5.0, 5.0, 1),
+        ] {
+            conn.execute(
+                "INSERT INTO rollup_1h (series_id, bucket, min, max, sum, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![series, bucket, min, max, sum, count],
+            )
+            .unwrap();
+        }
+        crate::store::migrate(&mut conn).unwrap();
+        let rows: Vec<(i64, i64, f64, f64, f64, i64)> = conn
+            .prepare("SELECT series_id, bucket, min, max, sum, count FROM rollup_6h ORDER BY series_id, bucket")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, vec![(1, t0, -4.0, 9.0, 9.0, 5), (1, t0 + six, 7.0, 7.0, 14.0, 2), (2, t0, 5.0, 5.0, 5.0, 1)]);
     }
 
     #[test]
@@ -1037,17 +1139,20 @@ mod tests {
         run_all(&mut job, &mut crashed, now);
         run_all(&mut job, &mut crashed, now);
         run_all(&mut Job::new(Retention::default()), &mut clean, now);
-        for table in ["rollup_5m", "rollup_1h"] {
+        for table in ["rollup_5m", "rollup_1h", "rollup_6h"] {
             assert_eq!(rollups(&crashed, table, TEMPERATURE), rollups(&clean, table, TEMPERATURE), "{table}");
+            let total: i64 = crashed
+                .query_row(
+                    &format!(
+                        "SELECT sum(count) FROM {table} r JOIN series s ON s.id = r.series_id
+                         WHERE s.metric = 'temperature'"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(total, 30, "{table}");
         }
-        let total: i64 = crashed
-            .query_row(
-                "SELECT sum(count) FROM rollup_1h r JOIN series s ON s.id = r.series_id WHERE s.metric = 'temperature'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(total, 30);
     }
 
     #[test]
@@ -1090,6 +1195,13 @@ mod tests {
         );
         assert_eq!(hourly.first().copied(), Some((now - 3 * day) / 1000), "{hourly:?}");
         assert_eq!(hourly.len(), 12);
+        // The 6-hour table keeps the hourly window: one sample per 6-hour bucket, the last 3 days.
+        let six = kept(
+            "SELECT r.bucket FROM rollup_6h r JOIN series s ON s.id = r.series_id
+             WHERE s.server_id = 1 AND s.metric = 'temperature' ORDER BY r.bucket",
+        );
+        assert_eq!(six.first().copied(), Some((now - 3 * day) / 1000), "{six:?}");
+        assert_eq!(six.len(), 12);
         assert_eq!(job.purge_chunk(&mut conn, now, 1000).unwrap(), 0, "nothing left to purge");
     }
 
@@ -1135,8 +1247,9 @@ mod tests {
     }
 
     #[test]
-    fn ranges_read_five_minute_buckets_up_to_a_week_and_hourly_beyond() {
-        assert_eq!(Range::ALL.map(|r| r.source_step_s()), [300, 300, 300, 3600, 3600]);
+    fn ranges_read_five_minute_buckets_up_to_a_week_hourly_ones_for_a_month_and_six_hourly_for_a_year() {
+        assert_eq!(Range::ALL.map(|r| r.source_step_s()), [300, 300, 300, 3600, 21600]);
+        assert_eq!(Range::ALL.map(|r| r.table()), ["rollup_5m", "rollup_5m", "rollup_5m", "rollup_1h", "rollup_6h"]);
         assert_eq!(Range::ALL.map(|r| r.step_s()), [300, 300, 1800, 3600, 21600]);
         for r in Range::ALL {
             assert!(r.span_ms() / 1000 / r.step_s() <= 1500, "{r:?} draws at most 1,500 points");

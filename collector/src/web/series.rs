@@ -2,7 +2,7 @@
 //!
 //! - `GET /api/v1/servers/{id}/series`: the metrics the server has history for, with their subjects.
 //! - `GET /api/v1/servers/{id}/series?metric=a,b&range=24h`: those metrics' series over the range
-//!   (`6h`, `24h`, `7d` from 5-minute buckets; `30d`, `1y` from hourly ones), each point
+//!   (`6h`, `24h`, `7d` from 5-minute buckets; `30d` from hourly ones; `1y` from 6-hour ones), each point
 //!   `[ms, min, max, avg]`; filesystem usage also carries its trend to full.
 //!
 //! Both take [`ApiUser`] (a session cookie, as the page's same-origin `fetch` sends, or a bearer
