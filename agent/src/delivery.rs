@@ -13,6 +13,9 @@
 //!   connection can leak into a new one and shift the pairing.)
 //! - Records are handed over only while the collector's retained state reads `online` (see
 //!   [`centinela_shared::topic::COLLECTOR_STATE`]); while it does not, samples wait in the outbox.
+//! - Every publish on the connection goes through [`Delivery::on_handed`], in the order the client
+//!   accepted it: records, status, birth and command replies alike (a reply is [`Tracked::Control`],
+//!   QoS 1), since each produces one `Outgoing::Publish` that the pairing must consume.
 //! - At most `window` records are handed over and unacknowledged at once, far below rumqttc's
 //!   inflight limit, so packet ids never collide.
 
@@ -23,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 pub enum Tracked {
     /// An outbox record, by id.
     Record(i64),
-    /// A status or birth message; nothing to delete when it is acknowledged.
+    /// A status or birth message, or a command's reply; nothing to delete when it is acknowledged.
     Control,
 }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub static PROBE_FAILURES: AtomicU64 = AtomicU64::new(0);
 pub static OUTBOX_DROPPED: AtomicU64 = AtomicU64::new(0);
 pub static BROKER_DISCONNECTS: AtomicU64 = AtomicU64::new(0);
+pub static COMMANDS_REFUSED: AtomicU64 = AtomicU64::new(0);
 
 pub struct ProbeFailed<'a> {
     pub probe: &'a str,
@@ -50,5 +51,18 @@ impl BrokerDisconnected<'_> {
             retry_in_ms = self.retry_in_ms,
             "broker unreachable; samples stay in the outbox"
         );
+    }
+}
+
+/// A command from the collector was not run (expired, for another agent, unknown kind...).
+pub struct CommandRefused<'a> {
+    pub request_id: u64,
+    pub reason: &'a str,
+}
+
+impl CommandRefused<'_> {
+    pub fn emit(self) {
+        COMMANDS_REFUSED.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(request_id = self.request_id, reason = self.reason, "command refused");
     }
 }

@@ -5,6 +5,7 @@ pub mod ami;
 pub mod cdr;
 pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod delivery;
 pub mod events;

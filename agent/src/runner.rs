@@ -3,6 +3,13 @@
 //! One task owns everything (a current-thread runtime is enough): the sampling timer, the outbox,
 //! the delivery state machine and the broker session. Samples are taken on schedule whether or not
 //! the broker is reachable; delivery catches up after a reconnect, oldest first.
+//!
+//! Commands from the collector ([`crate::commands`]) are answered in the same loop: "verificar
+//! ahora" runs every probe through [`full_sample`], as a tick does, and the reply is published on
+//! the same connection at QoS 1, handed to [`Delivery`] as [`Tracked::Control`] so the order-based
+//! pairing of publishes with PUBACKs stays exact (a QoS 0 publish would also produce an
+//! `Outgoing::Publish`, with pkid 0 and never a PUBACK). It takes no outbox record and no `seq`;
+//! the next tick is at most delayed by the run, as by a slow periodic sample.
 
 use crate::config::{Config, QueueLogSource};
 use crate::delivery::{Delivery, Tracked};
@@ -12,8 +19,8 @@ use crate::outbox::Outbox;
 use crate::probes::ProbeSet;
 use centinela_shared::topic::COLLECTOR_STATE;
 use centinela_shared::{
-    AgentId, BirthMsg, BirthV1, Body, Envelope, OutboxStats, Presence, SampleV1, Topic, TopicKind, WIRE_VERSION,
-    encode_birth, encode_envelope,
+    AgentId, BirthMsg, BirthV1, Body, Envelope, MAX_PAYLOAD_BYTES, OutboxStats, Presence, SampleV1, Topic, TopicKind,
+    WIRE_VERSION, encode_birth, encode_envelope, encode_reply,
 };
 use rumqttc::{Event, Incoming, LastWill, Outgoing, QoS};
 use std::future::Future;
@@ -75,6 +82,8 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
     let status_topic = Topic::new(&config.id, TopicKind::Status).to_string();
     let sample_topic = Topic::new(&config.id, TopicKind::Sample).to_string();
     let birth_topic = Topic::new(&config.id, TopicKind::Birth).to_string();
+    let cmd_topic = Topic::new(&config.id, TopicKind::Cmd).to_string();
+    let reply_topic = Topic::new(&config.id, TopicKind::Reply).to_string();
     let mut opts = crate::mqtt::options(&config.client_id, &config.mqtt)?;
     // The outbox is the source of truth, so the broker keeps no session for the agent.
     opts.set_clean_session(true);
@@ -97,8 +106,7 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
             _ = ticker.tick() => {
                 // Probes first (a network probe may take seconds), then the outbox assigns the seq
                 // and stores the sample in one transaction.
-                let mut taken = take_sample(&mut probes, &paths).await;
-                taken.readings.extend(shippers.readings());
+                let taken = full_sample(&mut probes, &paths, &shippers).await;
                 let (id, interval) = (&config.id, config.interval);
                 let pushed = outbox.push_with(|seq, stats| encode_envelope(&envelope(id, interval, seq, stats, taken)));
                 match pushed {
@@ -107,7 +115,7 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
                 }
             }
             ev = next_event(&mut conn), if conn.is_some() => {
-                let lost = match on_event(ev, &mut delivery, &mut outbox) {
+                let lost = match on_event(ev, &mut delivery, &mut outbox, &cmd_topic) {
                     Step::Connected => {
                         backoff.reset();
                         tracing::info!(broker = %broker, backlog = outbox.stats().backlog, "connected to the broker");
@@ -120,7 +128,15 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
                             interval_ms: u32::try_from(config.interval.as_millis()).unwrap_or(u32::MAX),
                             started_ms: chrono::Utc::now().timestamp_millis(),
                         }));
-                        conn.as_ref().and_then(|c| announce(c, &mut delivery, &birth_topic, birth, &status_topic).err())
+                        let topics = Announce { birth: &birth_topic, status: &status_topic, cmd: &cmd_topic };
+                        conn.as_ref().and_then(|c| announce(c, &mut delivery, &topics, birth).err())
+                    }
+                    Step::Command(payload) => {
+                        let reply = answer(&payload, &config, &mut probes, &paths, &shippers, &outbox).await;
+                        if let (Some(reply), Some(c)) = (reply, &conn) {
+                            publish_reply(c, &mut delivery, &reply_topic, reply);
+                        }
+                        None
                     }
                     Step::Lost(error) => Some(error),
                     Step::Done => None,
@@ -171,7 +187,8 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
             }
             match tokio::time::timeout_at(deadline, c.events.recv()).await {
                 Ok(ev @ Some(_)) => {
-                    if let Step::Lost(_) = on_event(ev, &mut delivery, &mut outbox) {
+                    // A command arriving now is dropped: the collector's timeout covers it.
+                    if let Step::Lost(_) = on_event(ev, &mut delivery, &mut outbox, &cmd_topic) {
                         break;
                     }
                 }
@@ -285,6 +302,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 enum Step {
     /// A CONNACK: the session is up (the caller announces the agent).
     Connected,
+    /// A message on this agent's command topic (the caller answers it).
+    Command(Vec<u8>),
     /// The session is gone.
     Lost(String),
     /// Handled (or irrelevant).
@@ -292,7 +311,12 @@ enum Step {
 }
 
 /// Applies one event of the current broker session to the delivery state and the outbox.
-fn on_event(ev: Option<Result<Event, rumqttc::ConnectionError>>, delivery: &mut Delivery, outbox: &mut Outbox) -> Step {
+fn on_event(
+    ev: Option<Result<Event, rumqttc::ConnectionError>>,
+    delivery: &mut Delivery,
+    outbox: &mut Outbox,
+    cmd_topic: &str,
+) -> Step {
     match ev {
         Some(Ok(Event::Incoming(Incoming::ConnAck(_)))) => {
             delivery.on_connected();
@@ -310,6 +334,9 @@ fn on_event(ev: Option<Result<Event, rumqttc::ConnectionError>>, delivery: &mut 
             delivery.on_collector_state(online);
             Step::Done
         }
+        // rumqttc acknowledges it on its own (no manual acks): an `Outgoing::PubAck`, which the
+        // pairing ignores.
+        Some(Ok(Event::Incoming(Incoming::Publish(p)))) if p.topic == cmd_topic => Step::Command(p.payload.to_vec()),
         Some(Ok(Event::Incoming(Incoming::PubAck(ack)))) => {
             if let Some(Tracked::Record(id)) = delivery.on_puback(ack.pkid)
                 && let Err(e) = outbox.ack(id)
@@ -324,25 +351,90 @@ fn on_event(ev: Option<Result<Event, rumqttc::ConnectionError>>, delivery: &mut 
     }
 }
 
-/// After a CONNACK: follow the collector's state, and publish the retained birth and `online`.
-fn announce(
-    c: &Connection,
-    delivery: &mut Delivery,
-    birth_topic: &str,
-    birth: Vec<u8>,
-    status_topic: &str,
-) -> Result<(), String> {
+/// This agent's topics that [`announce`] uses.
+struct Announce<'a> {
+    birth: &'a str,
+    status: &'a str,
+    cmd: &'a str,
+}
+
+/// After a CONNACK: follow the collector's state and this agent's commands, and publish the
+/// retained birth and `online`.
+fn announce(c: &Connection, delivery: &mut Delivery, topics: &Announce, birth: Vec<u8>) -> Result<(), String> {
     // Samples flow only once the collector's retained state says it is subscribed (see
-    // `Delivery`); the broker replays that retained message on subscribe.
-    c.client
-        .try_subscribe(COLLECTOR_STATE, QoS::AtLeastOnce)
-        .map_err(|e| format!("cannot subscribe to {COLLECTOR_STATE}: {e}"))?;
-    for (topic, payload) in [(birth_topic, birth), (status_topic, Presence::Online.as_str().as_bytes().to_vec())] {
+    // `Delivery`); the broker replays that retained message on subscribe. Commands: this agent's
+    // own topic only (clean session, so nothing sent while it was away is queued for it).
+    for filter in [COLLECTOR_STATE, topics.cmd] {
+        c.client.try_subscribe(filter, QoS::AtLeastOnce).map_err(|e| format!("cannot subscribe to {filter}: {e}"))?;
+    }
+    for (topic, payload) in [(topics.birth, birth), (topics.status, Presence::Online.as_str().as_bytes().to_vec())] {
         if c.client.try_publish(topic, QoS::AtLeastOnce, true, payload).is_ok() {
             delivery.on_handed(Tracked::Control);
         }
     }
     Ok(())
+}
+
+/// Every probe once, plus the shippers' progress: what a periodic sample and a verify-now carry.
+async fn full_sample(probes: &mut ProbeSet, paths: &HostPaths, shippers: &Shippers) -> Taken {
+    let mut taken = take_sample(probes, paths).await;
+    taken.readings.extend(shippers.readings());
+    taken
+}
+
+/// An encoded reply and the request it answers.
+struct Reply {
+    request_id: u64,
+    payload: Vec<u8>,
+}
+
+/// Answers one command: the reply to publish, or `None` when it is ignored (logged here).
+async fn answer(
+    payload: &[u8],
+    config: &Config,
+    probes: &mut ProbeSet,
+    paths: &HostPaths,
+    shippers: &Shippers,
+    outbox: &Outbox,
+) -> Option<Reply> {
+    use crate::commands::{Action, decide, refused, sample_reply};
+    let now = || chrono::Utc::now().timestamp_millis();
+    let refusal = |request_id: u64, why: &str| {
+        crate::events::CommandRefused { request_id, reason: why }.emit();
+        Reply { request_id, payload: encode_reply(&refused(&config.id, request_id, now(), why.to_string())) }
+    };
+    match decide(payload, &config.id, now()) {
+        Action::VerifyNow { request_id } => {
+            tracing::info!(request_id, "command: verify now");
+            let taken = full_sample(probes, paths, shippers).await;
+            let sample = envelope(&config.id, config.interval, 0, outbox.stats(), taken);
+            let payload = encode_reply(&sample_reply(&config.id, request_id, now(), sample));
+            if payload.len() > MAX_PAYLOAD_BYTES {
+                let why = format!(
+                    "la muestra ocupa {} bytes, más que el límite de {MAX_PAYLOAD_BYTES}; no se envió (es un defecto, por favor repórtelo)",
+                    payload.len()
+                );
+                return Some(refusal(request_id, &why));
+            }
+            Some(Reply { request_id, payload })
+        }
+        Action::Refuse { request_id, why } => Some(refusal(request_id, &why)),
+        Action::Ignore(why) => {
+            tracing::warn!(reason = why.as_str(), "command ignored");
+            None
+        }
+    }
+}
+
+/// Publishes a reply on this connection (QoS 1, not retained; see the module docs), never
+/// through the outbox: if the client cannot take it now, it is dropped and the collector times out.
+fn publish_reply(c: &Connection, delivery: &mut Delivery, topic: &str, reply: Reply) {
+    match c.client.try_publish(topic, QoS::AtLeastOnce, false, reply.payload) {
+        Ok(()) => delivery.on_handed(Tracked::Control),
+        Err(e) => {
+            tracing::warn!(request_id = reply.request_id, error = %e, "cannot publish the command's reply; it is dropped")
+        }
+    }
 }
 
 fn fill_window(delivery: &mut Delivery, outbox: &Outbox, conn: &Connection, topic: &str) {

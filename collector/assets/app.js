@@ -29,26 +29,47 @@
   setInterval(render, 5000);
 })();
 
-// The live fleet: the server sends the fragment again when it changes (`fleet`) or a `ping`;
-// silence for three periods means the page may be out of date, and it says so.
+// Live pages (the fleet, a server): #live-state[data-live] names the event stream. A `fragment`
+// event carries HTML whose [data-live-part] elements replace the page's elements of the same name,
+// so what lies outside them (a half-filled form, the charts) is never touched; a `ping` says the
+// stream is alive. Silence for three periods means the page may be out of date, and it says so.
 (function () {
-  const target = document.getElementById('fleet');
   const state = document.getElementById('live-state');
-  if (!target || !window.EventSource) return;
-  const every = Number(state && state.dataset.every) || 2000;
+  if (!state || !state.dataset.live || !window.EventSource) return;
+  const every = Number(state.dataset.every) || 2000;
+  const holder = document.querySelector('[data-tz]');
+  let clock;
+  try {
+    clock = new Intl.DateTimeFormat('es', { timeStyle: 'medium', timeZone: holder ? holder.getAttribute('data-tz') : undefined });
+  } catch (e) {
+    clock = new Intl.DateTimeFormat('es', { timeStyle: 'medium' });
+  }
   let last = Date.now();
-  const source = new EventSource(target.dataset.live);
-  source.addEventListener('fleet', function (e) {
-    target.innerHTML = e.data;
+  const source = new EventSource(state.dataset.live);
+  source.addEventListener('fragment', function (e) {
+    const next = document.createElement('div');
+    next.innerHTML = e.data;
+    for (const part of Array.from(next.querySelectorAll('[data-live-part]'))) {
+      const old = document.querySelector('[data-live-part="' + part.dataset.livePart + '"]');
+      if (old) old.replaceWith(part);
+    }
     last = Date.now();
+    show();
     document.dispatchEvent(new Event('centinela:times'));
   });
-  source.addEventListener('ping', function () { last = Date.now(); });
-  setInterval(function () {
-    const stale = Date.now() - last > 3 * every;
+  source.addEventListener('ping', function () { last = Date.now(); show(); });
+  // The browser retries a dropped stream by itself, but not one refused (a session that ended).
+  source.addEventListener('error', function () { show(); });
+  function show() {
+    const closed = source.readyState === EventSource.CLOSED;
+    const stale = closed || Date.now() - last > 3 * every;
+    const at = clock.format(new Date(last));
     state.classList.toggle('stale', stale);
-    state.textContent = stale
-      ? 'Sin conexión con el colector: esta página puede estar desactualizada (se reintenta sola).'
-      : 'En vivo';
-  }, 1000);
+    state.textContent = !stale
+      ? 'En vivo · actualizado a las ' + at
+      : 'Sin conexión con el colector desde las ' + at + ': esta página puede estar desactualizada ' +
+        (closed ? '(recárguela para volver a conectarse).' : '(se reintenta sola).');
+  }
+  show();
+  setInterval(show, 1000);
 })();

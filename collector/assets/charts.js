@@ -3,7 +3,11 @@
 // Every <div class="chart" data-metrics="a,b"> inside <section id="historial" data-server="ID"> is
 // one chart of those metrics, read from /api/v1/servers/ID/series?metric=a,b&range=R with the
 // session cookie (same-origin fetch). Charts of metrics this server never reported are hidden.
-// The range (6 h, 24 h, 7 d, 30 d, 1 a) is kept in localStorage, so the page's periodic reload keeps it.
+// The range (6 h, 24 h, 7 d, 30 d, 1 a) is kept in localStorage, so a reload keeps it.
+//
+// The page is live (app.js) but the charts are outside its swapped parts: once a minute their data
+// is read again and handed to the same uPlot (setData), so a chart is only re-created when its
+// series change (a disk appears, the first data arrives) or the range does.
 //
 // For screenshots: each chart gets data-rendered="1" once its plot, its "no data" note or its error
 // is in place (data-state says which: chart, empty, absent, error), and the section gets
@@ -20,6 +24,8 @@
   const DAY = 86400000;
   const PALETTE = ['#1f6fb4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf',
     '#7f7f7f', '#bcbd22'];
+  const REFRESH_MS = 60000;
+  // Per chart element: its uPlot, the key of its series, and the window its x scale shows.
   const plots = new Map();
   let generation = 0;
 
@@ -103,16 +109,13 @@
     const multi = el.dataset.metrics.split(',').length > 1;
     const series = reply.series.filter((s) => s.points.length > 0);
     const old = plots.get(el);
-    if (old) {
-      old.destroy();
-      plots.delete(el);
-    }
     if (series.length === 0) {
+      if (old) old.u.destroy();
+      plots.delete(el);
       done(el, 'empty', 'Sin datos en este periodo.');
       return;
     }
     const plot = el.querySelector('.plot');
-    plot.textContent = '';
     const span = reply.to_ms - reply.from_ms;
     const withProjection = el.dataset.projection === '1';
     const end = reply.to_ms + span / 4;
@@ -152,6 +155,19 @@
         value: (u, v) => fmtValue(v, unit),
       });
     });
+    const win = { from: reply.from_ms, to: withProjection ? Math.max(reply.to_ms, x[x.length - 1]) : reply.to_ms };
+    const key = reply.range + '\n' + opts.map((o) => o.label).join('\n');
+    const note = el.querySelector('.projection');
+    if (old && old.key === key) {
+      // The same series: new points into the same plot, no new DOM.
+      Object.assign(old.win, win);
+      old.u.setData(data);
+      if (note) note.textContent = projectionText(series);
+      return;
+    }
+    if (old) old.u.destroy();
+    plots.delete(el);
+    plot.textContent = '';
     const fmt = axisFormat[reply.range] || full;
     const yRange = el.dataset.step === '1' ? [0, 1.05] : withProjection ? [0, 100] : undefined;
     const options = {
@@ -160,7 +176,7 @@
       ms: 1,
       series: opts,
       scales: {
-        x: { time: true, range: () => [reply.from_ms, withProjection ? Math.max(reply.to_ms, x[x.length - 1]) : reply.to_ms] },
+        x: { time: true, range: () => [win.from, win.to] },
         y: yRange ? { range: () => yRange } : {},
       },
       axes: [
@@ -173,10 +189,19 @@
     // Ticks on the collector's day and hour boundaries, whatever the browser's zone.
     if (zone && uPlot.tzDate) options.tzDate = (ts) => uPlot.tzDate(new Date(ts), zone);
     const u = new uPlot(options, data, plot);
-    plots.set(el, u);
-    const note = el.querySelector('.projection');
+    plots.set(el, { u, key, win });
     if (note) note.textContent = projectionText(series);
     done(el, 'chart');
+  }
+
+  function get(url) {
+    return fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+  }
+
+  // The metrics this server has history for (`metrics` null), or those metrics' series.
+  function seriesUrl(metrics) {
+    const base = '/api/v1/servers/' + encodeURIComponent(server) + '/series';
+    return metrics ? base + '?metric=' + metrics.join(',') + '&range=' + range : base;
   }
 
   async function load(el, available, gen) {
@@ -187,9 +212,8 @@
       return;
     }
     el.hidden = false;
-    const url = '/api/v1/servers/' + encodeURIComponent(server) + '/series?metric=' + metrics.join(',') + '&range=' + range;
     try {
-      const r = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      const r = await get(seriesUrl(metrics));
       if (gen !== generation) return;
       if (!r.ok) throw new Error('HTTP ' + r.status);
       draw(el, await r.json());
@@ -211,10 +235,7 @@
     }
     let available = new Set();
     try {
-      const r = await fetch('/api/v1/servers/' + encodeURIComponent(server) + '/series', {
-        credentials: 'same-origin',
-        headers: { Accept: 'application/json' },
-      });
+      const r = await get(seriesUrl(null));
       if (r.status === 404) {
         for (const el of charts) done(el, 'empty', 'Sin historial de este servidor.');
         return;
@@ -227,6 +248,30 @@
     }
     if (gen !== generation) return;
     await Promise.all(charts.map((el) => load(el, available, gen)));
+  }
+
+  // The minute's refresh: what is drawn stays until new data replaces it (a failed read is
+  // retried at the next one), and the section's data-rendered stays set.
+  async function refresh() {
+    const gen = generation;
+    if (document.hidden || typeof uPlot === 'undefined' || root.dataset.rendered !== '1') return;
+    try {
+      const r = await get(seriesUrl(null));
+      if (!r.ok || gen !== generation) return;
+      const available = new Set((await r.json()).metrics.map((m) => m.metric));
+      await Promise.all(Array.from(root.querySelectorAll('.chart')).map(async (el) => {
+        const metrics = el.dataset.metrics.split(',');
+        if (!metrics.some((m) => available.has(m))) return;
+        const reply = await get(seriesUrl(metrics));
+        if (!reply.ok || gen !== generation) return;
+        const data = await reply.json();
+        if (gen !== generation) return;
+        el.hidden = false;
+        draw(el, data);
+      }));
+    } catch (e) {
+      /* the next refresh tries again */
+    }
   }
 
   function start() {
@@ -245,10 +290,11 @@
     window.addEventListener('resize', () => {
       clearTimeout(resize);
       resize = setTimeout(() => {
-        for (const [el, u] of plots) u.setSize({ width: Math.max(280, el.querySelector('.plot').clientWidth), height: 220 });
+        for (const [el, p] of plots) p.u.setSize({ width: Math.max(280, el.querySelector('.plot').clientWidth), height: 220 });
       }, 150);
     });
     loadAll();
+    setInterval(refresh, REFRESH_MS);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -369,8 +369,35 @@ impl Calendar {
         }
     }
 
-    fn local_date(&self, t: DateTime<Utc>) -> NaiveDate {
+    /// The local date of `t`.
+    pub fn local_date(&self, t: DateTime<Utc>) -> NaiveDate {
         self.local(t).date_naive()
+    }
+
+    /// From the opening of the first working period of local `date` to the closing of its last, or
+    /// `None` on a day without working hours.
+    pub fn working_span(&self, date: NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let mut spans = self.intervals(date);
+        let first = spans.next()?;
+        let last = spans.last().unwrap_or(first);
+        Some((first.0, last.1))
+    }
+
+    /// The first working day on or after `date` (`date` itself when nothing is found in
+    /// [`MAX_DAYS`]).
+    pub fn working_day_on_or_after(&self, date: NaiveDate) -> NaiveDate {
+        if self.is_working_day(date) && self.day_length(date) > TimeDelta::zero() {
+            return date;
+        }
+        self.step_working_day(date, true).unwrap_or(date)
+    }
+
+    /// The last working day on or before `date` (`date` itself when nothing is found).
+    pub fn working_day_on_or_before(&self, date: NaiveDate) -> NaiveDate {
+        if self.is_working_day(date) && self.day_length(date) > TimeDelta::zero() {
+            return date;
+        }
+        self.step_working_day(date, false).unwrap_or(date)
     }
 
     /// The working intervals of a local date as UTC instants, in order (none on a holiday).

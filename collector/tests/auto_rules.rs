@@ -212,6 +212,40 @@ fn a_maintenance_window_records_the_problem_as_suppressed_and_opens_no_ticket() 
 }
 
 #[test]
+fn a_failure_that_outlasts_the_maintenance_window_opens_its_ticket_when_the_window_ends() {
+    let mut r = Run::new(Duration::from_secs(3600));
+    r.sample(T0, false);
+    centinela_collector::silences::create(
+        &r.conn,
+        "jefe",
+        T0,
+        "pbx-renta",
+        "mantenimiento",
+        None,
+        T0,
+        T0 + 60 * SECOND,
+        "visita del proveedor",
+    )
+    .unwrap();
+    r.sample(T0 + 10 * SECOND, true);
+    r.tick(T0 + 30 * SECOND);
+    assert!(r.tickets().is_empty(), "no ticket while in maintenance");
+    r.sample(T0 + 50 * SECOND, true);
+    r.tick(T0 + 59 * SECOND);
+    assert!(r.tickets().is_empty(), "still inside the window");
+    r.tick(T0 + 61 * SECOND);
+    let tickets = r.tickets();
+    assert_eq!(tickets.len(), 1, "the array is still degraded after the window: {tickets:?}");
+    assert!(tickets[0].title.contains("md0"), "{}", tickets[0].title);
+    let (suppressed, ticket): (Option<String>, Option<i64>) =
+        r.conn.query_row("SELECT suppressed, ticket_id FROM problems", [], |x| Ok((x.get(0)?, x.get(1)?))).unwrap();
+    assert_eq!((suppressed, ticket), (None, Some(tickets[0].id)));
+    r.tick(T0 + 62 * SECOND);
+    r.sample(T0 + 70 * SECOND, true);
+    assert_eq!(r.tickets().len(), 1, "once, not on every tick");
+}
+
+#[test]
 fn the_engine_state_survives_a_restart_so_a_firing_problem_does_not_open_a_second_ticket() {
     let mut r = Run::new(Duration::from_secs(3600));
     r.sample(T0, true);

@@ -35,15 +35,28 @@ pub fn encode_birth(birth: &BirthMsg) -> Vec<u8> {
     postcard::to_stdvec(birth).unwrap_or_default()
 }
 
-fn decode_bounded<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], what: &'static str) -> Result<T, DecodeError> {
+/// Decodes a `T` from the start of `bytes` (at most `max` of them), returning what follows it.
+pub(crate) fn decode_prefix<'a, T: serde::Deserialize<'a>>(
+    bytes: &'a [u8],
+    what: &'static str,
+    max: usize,
+) -> Result<(T, &'a [u8]), DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    if bytes.len() > MAX_PAYLOAD_BYTES {
-        return Err(DecodeError::TooLarge { len: bytes.len(), max: MAX_PAYLOAD_BYTES });
+    if bytes.len() > max {
+        return Err(DecodeError::TooLarge { len: bytes.len(), max });
     }
-    let (value, rest) =
-        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed { what, reason: e.to_string() })?;
+    postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed { what, reason: e.to_string() })
+}
+
+/// Decodes exactly one `T` from `bytes` (at most `max` of them).
+pub(crate) fn decode_bounded<'a, T: serde::Deserialize<'a>>(
+    bytes: &'a [u8],
+    what: &'static str,
+    max: usize,
+) -> Result<T, DecodeError> {
+    let (value, rest) = decode_prefix(bytes, what, max)?;
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes(rest.len(), what));
     }
@@ -52,7 +65,7 @@ fn decode_bounded<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], what: &'static
 
 /// Decodes a sample envelope, checking size, structure and wire version.
 pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-    let env: Envelope = decode_bounded(bytes, "envelope")?;
+    let env: Envelope = decode_bounded(bytes, "envelope", MAX_PAYLOAD_BYTES)?;
     if env.v != WIRE_VERSION {
         return Err(DecodeError::UnsupportedVersion { found: env.v, supported: WIRE_VERSION });
     }
@@ -61,7 +74,7 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, DecodeError> {
 
 /// Decodes a birth message.
 pub fn decode_birth(bytes: &[u8]) -> Result<BirthMsg, DecodeError> {
-    decode_bounded(bytes, "birth message")
+    decode_bounded(bytes, "birth message", MAX_PAYLOAD_BYTES)
 }
 
 #[cfg(test)]

@@ -57,7 +57,10 @@ impl fmt::Display for AgentId {
     }
 }
 
-/// The last topic level.
+/// The last topic level. Who publishes and who subscribes is part of the contract (a broker ACL
+/// follows it): agents publish `sample`, `status`, `birth` and `reply` under their own id only, and
+/// subscribe only to their own `cmd`; the collector subscribes to [`TopicKind::FROM_AGENTS`] across
+/// every agent and is the only publisher on `cmd`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TopicKind {
     /// Postcard [`crate::Envelope`], QoS 1, not retained.
@@ -66,16 +69,30 @@ pub enum TopicKind {
     Status,
     /// Postcard [`crate::BirthMsg`], QoS 1, retained.
     Birth,
+    /// Postcard [`crate::CommandV1`], collector → this agent, QoS 1, not retained (a command left on
+    /// the broker would run again on every reconnect).
+    Cmd,
+    /// Postcard [`crate::ReplyV1`], this agent → collector, published at QoS 1, not retained. The
+    /// collector subscribes at QoS 0 (no acknowledgement to order among its samples' acks, nothing
+    /// queued while it is away).
+    Reply,
 }
 
 impl TopicKind {
-    pub const ALL: [TopicKind; 3] = [TopicKind::Sample, TopicKind::Status, TopicKind::Birth];
+    pub const ALL: [TopicKind; 5] =
+        [TopicKind::Sample, TopicKind::Status, TopicKind::Birth, TopicKind::Cmd, TopicKind::Reply];
+
+    /// What agents publish: the collector subscribes to each of these across every agent, and
+    /// never to [`TopicKind::Cmd`] (it would receive its own commands).
+    pub const FROM_AGENTS: [TopicKind; 4] = [TopicKind::Sample, TopicKind::Status, TopicKind::Birth, TopicKind::Reply];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TopicKind::Sample => "sample",
             TopicKind::Status => "status",
             TopicKind::Birth => "birth",
+            TopicKind::Cmd => "cmd",
+            TopicKind::Reply => "reply",
         }
     }
 
@@ -157,6 +174,20 @@ mod tests {
             assert_eq!(Topic::parse(&t.to_string()), Some(t));
         }
         assert_eq!(Topic::new(&id, TopicKind::Status).to_string(), "centinela/v1/pbx-hacienda.01/status");
+    }
+
+    #[test]
+    fn command_and_reply_topics_are_per_agent_and_the_collector_never_subscribes_to_commands() {
+        let id = AgentId::new("pbx-01").unwrap();
+        assert_eq!(Topic::new(&id, TopicKind::Cmd).to_string(), "centinela/v1/pbx-01/cmd");
+        assert_eq!(Topic::new(&id, TopicKind::Reply).to_string(), "centinela/v1/pbx-01/reply");
+        assert!(!TopicKind::FROM_AGENTS.contains(&TopicKind::Cmd));
+        assert!(TopicKind::FROM_AGENTS.contains(&TopicKind::Reply));
+        let filters: Vec<String> = TopicKind::FROM_AGENTS.iter().map(|k| k.filter_all_agents()).collect();
+        assert_eq!(
+            filters,
+            ["centinela/v1/+/sample", "centinela/v1/+/status", "centinela/v1/+/birth", "centinela/v1/+/reply"]
+        );
     }
 
     #[test]

@@ -369,3 +369,48 @@ fn a_row_identity_computed_when_shipping_was_added_never_changes() {
     let hex: Vec<String> = b.rows.iter().map(|r| r.key().iter().map(|x| format!("{x:02x}")).collect()).collect();
     check_golden("cdr_row_keys.txt", hex.join("\n").as_bytes(), |old| old == hex.join("\n").as_bytes());
 }
+
+/// The command channel as first released: "verificar ahora", its reply with the full sample, and a
+/// refusal.
+fn verify_now_command() -> CommandV1 {
+    CommandV1 {
+        request_id: 0x5EED_0001_0000_002A,
+        agent_id: "pbx-rentas-01".into(),
+        issued_ms: 1_795_900_000_000,
+        expires_ms: 1_795_900_060_000,
+        kind: CommandKind::VerifyNow,
+    }
+}
+
+fn verify_now_replies() -> [ReplyV1; 2] {
+    let mut env = sample_v1();
+    env.seq = 0;
+    env.taken_ms = 1_795_900_000_400;
+    [
+        ReplyV1 {
+            request_id: 0x5EED_0001_0000_002A,
+            agent_id: "pbx-rentas-01".into(),
+            replied_ms: 1_795_900_000_450,
+            body: ReplyBody::Sample(env),
+        },
+        ReplyV1 {
+            request_id: 0x5EED_0001_0000_002B,
+            agent_id: "pbx-rentas-01".into(),
+            replied_ms: 1_795_900_000_450,
+            body: ReplyBody::Refused("la orden venció hace 12 s según el reloj del agente".into()),
+        },
+    ]
+}
+
+#[test]
+fn a_verify_now_command_encoded_when_commands_were_added_still_decodes() {
+    let value = verify_now_command();
+    check_golden("command_v1_verify_now.bin", &encode_command(&value), |b| decode_command(b) == Ok(value.clone()));
+}
+
+#[test]
+fn replies_encoded_when_commands_were_added_still_decode() {
+    for (name, value) in ["reply_v1_sample.bin", "reply_v1_refused.bin"].into_iter().zip(verify_now_replies()) {
+        check_golden(name, &encode_reply(&value), |b| decode_reply(b) == Ok(value.clone()));
+    }
+}

@@ -232,6 +232,22 @@ impl Browser {
         });
     }
 
+    /// Runs `script` in the page as the body of a function (`return` gives its value, `arguments`
+    /// holds `args`) and returns that value as JSON; a script that throws fails the test.
+    pub fn js(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
+        self.run(&format!("run the script {script:?}"), self.client().execute(script, args))
+    }
+
+    /// Resizes the window to `width`×`height` and waits until the page's viewport is `width` CSS
+    /// pixels wide (headless Chromium draws no window frame: the viewport is the whole window).
+    pub fn set_window_size(&self, width: u32, height: u32) {
+        self.run(&format!("resize the window to {width}×{height}"), self.client().set_window_size(width, height));
+        self.poll(&format!("a viewport {width} px wide"), ELEMENT, || {
+            self.try_run(self.client().execute("return window.innerWidth", vec![]))
+                .is_ok_and(|w| w.as_u64() == Some(u64::from(width)))
+        });
+    }
+
     /// Saves a PNG of the viewport (to look at with an image viewer when a test puzzles).
     pub fn screenshot(&self, path: &Path) {
         let png = self.run("take a screenshot", self.client().screenshot());

@@ -492,6 +492,13 @@ impl Collector {
         })
     }
 
+    /// Creates a user with `role` and an API token for them; returns the token.
+    pub fn user_token(&self, name: &str, role: &str) -> String {
+        self.add_user(name, role);
+        let out = self.cli(&["token", "create", name, "--label", "e2e"]);
+        out.lines().find(|l| l.starts_with("cnt_")).unwrap_or_else(|| panic!("no token in: {out}")).to_string()
+    }
+
     /// GET on the collector's HTTP port as the tests' admin (API token): (status code, body).
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get_as(self.http_port, path, Some(self.token()))
@@ -520,6 +527,33 @@ pub fn http_get_as(port: u16, path: &str, token: Option<&str>) -> (u16, String) 
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (code, body.to_string())
+}
+
+/// A form POST (`application/x-www-form-urlencoded`, `body` already encoded) with
+/// `Authorization: Bearer <token>`: (status code, body). A bearer token has no cookie, so the
+/// collector asks for no CSRF token.
+pub fn http_post_as(port: u16, path: &str, token: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the collector");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, body.to_string())
+}
+
+/// Where browser tests keep their screenshots (CI keeps the directory as an artifact).
+pub fn ci_artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ci-artifacts");
+    std::fs::create_dir_all(&dir).expect("create target/ci-artifacts");
+    dir
 }
 
 /// The agent's captured fixture trees (`/proc`, `/sys`, `/dev` of real and lab machines).

@@ -1,6 +1,7 @@
-//! The live fleet view: a server turns critical on the open page, without a reload, when its agent
-//! reports a degraded array, through a real Mosquitto; the server-sent event arrives within one
-//! sampling interval. Screenshots go to `target/ci-artifacts/` (kept by CI).
+//! The live pages: a server turns critical on the open fleet view and on its own page, without a
+//! reload, when its agent reports a degraded array, through a real Mosquitto; the server-sent event
+//! arrives within one sampling interval. Both pages fit a phone's width. Screenshots go to
+//! `target/ci-artifacts/` (kept by CI).
 
 use centinela_e2e::browser::Browser;
 use centinela_e2e::*;
@@ -117,4 +118,117 @@ fn a_server_turns_critical_on_the_open_page_in_a_real_browser() {
     b.goto(&format!("{}#historial", b.url().split('#').next().unwrap_or_default()));
     b.wait_for("section#historial[data-rendered='1'] div.chart[data-state='chart'] canvas", Duration::from_secs(30));
     b.screenshot(&artifacts().join("servidor-graficos.png"));
+}
+
+fn skip_browser() -> bool {
+    let skip = std::env::var("CENTINELA_SKIP_BROWSER").as_deref() == Ok("1");
+    if skip {
+        eprintln!("skipped: CENTINELA_SKIP_BROWSER=1");
+    }
+    skip
+}
+
+#[test]
+fn the_server_page_turns_critical_without_a_reload_and_keeps_what_was_typed_in_the_silence_form() {
+    if skip_browser() {
+        return;
+    }
+    let tmp = test_dir();
+    let root = tmp.path().join("root");
+    install_tree("raid-raid1-healthy", &root);
+    let broker = Mosquitto::start(&tmp.path().join("mosquitto"));
+    let mut collector = Collector::start(&tmp.path().join("collector"), &broker.url());
+    let _agent = Agent::start_on_root(&tmp.path().join("agent"), "pbx-vivo", &broker.url(), "1s", &root);
+    wait_until("the first samples", T, || collector.sample_count("pbx-vivo") >= 2);
+    let otp = collector.add_user("jefa", "jefe_uact");
+    let base = format!("http://127.0.0.1:{}", collector.http_port);
+    let b = Browser::start();
+    b.first_login(&base, "jefa", &otp, "jefa-clave-larga-2026");
+    b.goto(&format!("{base}/server/pbx-vivo"));
+    b.wait_text("#live-state", "En vivo · actualizado a las", Duration::from_secs(10));
+    assert_ne!(b.text("#salud"), "Crítico", "a healthy array");
+    assert_eq!(b.count("meta[http-equiv=refresh]"), 0, "the page does not reload itself");
+
+    // Marks that a reload (or a re-created chart section) would lose, and a reason half typed.
+    b.js("window.sinRecargar = 'marca'; window.historial = document.getElementById('historial'); return true", vec![]);
+    let motivo = "Cambio de disco programado con el proveedor";
+    b.fill("form.silence input[name=motivo]", motivo);
+
+    install_tree("raid-raid1-degraded", &root);
+    b.wait_text("#salud", "Crítico", Duration::from_secs(15));
+    assert_eq!(b.js("return window.sinRecargar", vec![]), "marca", "no reload: the page changed by itself");
+    assert_eq!(
+        b.js("return window.historial === document.getElementById('historial')", vec![]),
+        true,
+        "the charts are not re-created by an update"
+    );
+    assert_eq!(
+        b.js("return document.querySelector('form.silence input[name=motivo]').value", vec![]),
+        motivo,
+        "the silence form is outside the swapped parts: what was typed stays"
+    );
+    assert!(b.text("[data-live-part=cabecera] ul.why").contains("degradado"), "the header says why");
+    b.wait_text("[data-live-part=lecturas]", "arreglo RAID degradado", Duration::from_secs(5));
+    assert!(b.text("#live-state").starts_with("En vivo"), "{}", b.text("#live-state"));
+    b.screenshot(&artifacts().join("servidor-vivo-critico.png"));
+
+    // The stream falls silent: the page says it may be out of date.
+    collector.proc().kill9();
+    b.wait_text("#live-state.stale", "Sin conexión con el colector", Duration::from_secs(10));
+    assert!(b.text("#live-state").contains("puede estar desactualizada"));
+    b.screenshot(&artifacts().join("servidor-sin-conexion.png"));
+}
+
+/// The page's width against the viewport's, and the elements that stick out on the right.
+const WIDTH: &str = "const d = document.documentElement;
+  const out = Array.from(document.querySelectorAll('body *'))
+    .filter((e) => e.getBoundingClientRect().right > d.clientWidth + 0.5)
+    .slice(0, 8)
+    .map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal === undefined ? '.' + e.className.split(' ').join('.') : '') + ' ' + Math.round(e.getBoundingClientRect().right));
+  return { scroll: d.scrollWidth, client: d.clientWidth, inner: window.innerWidth, out: out };";
+
+#[test]
+fn the_fleet_and_the_server_page_fit_a_phone_without_sideways_scrolling() {
+    if skip_browser() {
+        return;
+    }
+    let tmp = test_dir();
+    let root = tmp.path().join("root");
+    install_tree("raid-raid1-degraded", &root);
+    let broker = Mosquitto::start(&tmp.path().join("mosquitto"));
+    let collector = Collector::start(&tmp.path().join("collector"), &broker.url());
+    let _agent = Agent::start_on_root(&tmp.path().join("agent"), "pbx-movil", &broker.url(), "1s", &root);
+    // A critical server with its problem and its automatic ticket, and history for the charts
+    // (rolled up once samples are 30 s old): the longest content these pages have.
+    wait_until("the automatic ticket", T, || !collector.tickets().is_empty());
+    wait_until("the first history", Duration::from_secs(90), || {
+        collector.get("/api/v1/servers/pbx-movil/series").1.contains("outbox_backlog")
+    });
+    let otp = collector.add_user("jefa", "jefe_uact");
+    let base = format!("http://127.0.0.1:{}", collector.http_port);
+    let b = Browser::start();
+    b.first_login(&base, "jefa", &otp, "jefa-clave-larga-2026");
+    b.set_window_size(390, 844);
+    for (path, ready, shot) in [
+        ("/", "article[data-server='pbx-movil'][data-status='critical']", "flota-telefono.png"),
+        (
+            "/server/pbx-movil",
+            "section#historial[data-rendered='1'] div.chart[data-state='chart'] canvas",
+            "servidor-telefono.png",
+        ),
+    ] {
+        b.goto(&format!("{base}{path}"));
+        b.wait_for(ready, Duration::from_secs(20));
+        b.wait_text("#live-state", "En vivo", Duration::from_secs(10));
+        let w = b.js(WIDTH, vec![]);
+        assert_eq!(w["inner"], 390, "{path}: {w}");
+        assert!(w["scroll"].as_u64() <= w["inner"].as_u64(), "{path} scrolls sideways at 390 px: {w}");
+        assert!(w["scroll"].as_u64() <= w["client"].as_u64(), "{path} is wider than its viewport: {w}");
+        b.screenshot(&artifacts().join(shot));
+    }
+    // The whole server page, as one tall screenshot.
+    let height = b.js("return document.documentElement.scrollHeight", vec![]).as_u64().unwrap_or(844);
+    b.set_window_size(390, height.clamp(844, 8000) as u32);
+    b.screenshot(&artifacts().join("servidor-telefono-completo.png"));
+    assert!(artifacts().join("servidor-telefono.png").metadata().map(|m| m.len() > 1000).unwrap_or(false));
 }

@@ -79,6 +79,7 @@ fn main() -> anyhow::Result<()> {
         }),
         stats: Default::default(),
         ingest: Default::default(),
+        commands: Default::default(),
     };
     let user = User {
         id: 1,

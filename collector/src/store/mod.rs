@@ -27,6 +27,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_tickets", include_str!("../../migrations/0005_tickets.sql")),
     ("0006_rollups", include_str!("../../migrations/0006_rollups.sql")),
     ("0007_rollup_6h", include_str!("../../migrations/0007_rollup_6h.sql")),
+    ("0008_maintenance", include_str!("../../migrations/0008_maintenance.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -314,6 +314,8 @@ impl Applier {
         }
         transitions.extend(w.engine.on_tick(now));
         w.apply(tx, transitions)?;
+        // A problem that fired during a silence or maintenance window and outlasted it.
+        w.notified |= crate::tickets::store::resume_after_silences(tx, &w.ctx, now)?;
         w.save(tx, now_ms)
     }
 
@@ -435,6 +437,11 @@ impl Applier {
             )?
             .execute(params![agent, b.hostname, b.agent_version, b.config_hash, b.probes.join(","), b.interval_ms.max(1)])?;
                 Ok(Applied::Birth)
+            }
+            // Ingest never subscribes to commands and hands replies to `crate::commands`; if one
+            // reaches the writer anyway, it is not data.
+            TopicKind::Cmd | TopicKind::Reply => {
+                reject(tx, topic, payload, now, "commands and their replies are not stored as samples".into())
             }
         }
     }

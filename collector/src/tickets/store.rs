@@ -268,6 +268,42 @@ pub fn notify(conn: &Connection, ctx: &Context, t: &Ticket, event: &str, at: Dat
     Ok(())
 }
 
+/// Problems still firing whose silence or maintenance window is over (it ran out, or was ended
+/// early): each is handled now as if it had just fired, so a failure that outlasts the window opens
+/// its ticket instead of staying hidden (a disk the provider left degraded after the visit).
+/// Called on the writer's tick. Returns whether notifications were queued.
+pub fn resume_after_silences(conn: &Connection, ctx: &Context, at: DateTime<Utc>) -> rusqlite::Result<bool> {
+    type Row = (String, i64, String, String, String, String, String, i64);
+    let rows: Vec<Row> = conn
+        .prepare_cached(
+            "SELECT s.agent_id, p.server_id, p.key, p.rule, p.severity, p.summary, p.details, p.since
+             FROM problems p JOIN servers s ON s.id = p.server_id WHERE p.suppressed IS NOT NULL",
+        )?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut notified = false;
+    for (server, server_id, key, rule, severity, summary, details, since) in rows {
+        if suppression(conn, server_id, &rule, at)?.is_some() {
+            continue;
+        }
+        let Some(severity) = crate::rules::Severity::parse(&severity) else { continue };
+        let fired = Transition::Fired {
+            server,
+            key,
+            rule,
+            severity,
+            summary,
+            details: serde_json::from_str(&details).unwrap_or_default(),
+            since: DateTime::from_timestamp_millis(since).unwrap_or(at),
+            at,
+        };
+        notified |= on_transition(conn, ctx, &fired)?;
+    }
+    Ok(notified)
+}
+
 /// What the automatic side needs besides the database.
 #[derive(Debug, Clone)]
 pub struct Context {

@@ -12,21 +12,19 @@
 
 use super::auth::{ApiUser, Credentials, PageUser};
 use super::pages::Me;
-use super::{AppState, WebError};
+use super::{AppState, WebError, live};
 use crate::auth::Role;
 use askama::Template;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::Html;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use centinela_shared::{AmiState, AtaDiskV1, Body, Level, NvmeDiskV1, Reading, decode_envelope};
 use rusqlite::Connection;
 use serde::Serialize;
-use std::time::Duration;
 
-/// How often a live page's view is recomputed (a status change shows within this, well inside
-/// one sampling interval).
-pub const LIVE_EVERY: Duration = Duration::from_secs(1);
+pub use super::live::LIVE_EVERY;
 
 /// One server on the fleet view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,6 +59,10 @@ pub struct Totals {
     pub maintenance: usize,
     pub open_tickets: i64,
     pub overdue_tickets: usize,
+    /// Preventive maintenance of this month not done yet.
+    pub maintenance_due: i64,
+    /// This month, for the link to the plan: (year, month).
+    pub this_month: (i32, u32),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -189,6 +191,12 @@ fn from_sample(readings: &[Reading]) -> (Level, Vec<String>, Vec<String>) {
     (worst, reasons.into_iter().map(|(_, r)| r).collect(), facts)
 }
 
+/// Whether `c` may see a server of the call center `center`: everyone but a `jefe_centro`, who sees
+/// only the servers of their own centers (not those without a center).
+pub fn may_see_center(c: &Credentials, center: Option<i64>) -> bool {
+    c.user.role != Role::JefeCentro || center.is_some_and(|id| c.user.centers.contains(&id))
+}
+
 /// The whole fleet as `c` may see it, at `now_ms`.
 pub fn build(conn: &Connection, c: &Credentials, st: &AppState, now_ms: i64) -> rusqlite::Result<Fleet> {
     build_for(conn, c, st, now_ms, None)
@@ -243,9 +251,7 @@ fn build_for(
         .collect::<Result<_, _>>()?;
     let mut fleet = Fleet::default();
     for (sid, agent, presence, since, center_id, center, dependencia) in rows {
-        if let Some(scope) = &scope
-            && !center_id.is_some_and(|c| scope.contains(&c))
-        {
+        if !may_see_center(c, center_id) {
             continue;
         }
         let payload: Option<Vec<u8>> = conn
@@ -334,6 +340,9 @@ fn build_for(
     // Overdue tickets, on the calendar (only the open ones can be).
     let at = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
     let w = &st.workflow;
+    let today = w.calendar.local_date(at);
+    fleet.totals.maintenance_due = crate::maintenance::store::due_this_month(conn, today, scope.as_deref())?;
+    fleet.totals.this_month = (chrono::Datelike::year(&today), chrono::Datelike::month(&today));
     let filter = crate::tickets::store::Filter { centers: scope, ..Default::default() };
     fleet.totals.overdue_tickets = crate::tickets::store::list(conn, &filter, 10_000)?
         .iter()
@@ -354,6 +363,8 @@ pub struct FleetBody {
 pub struct FleetPage {
     pub me: Me,
     pub body: String,
+    /// The body's [`live::version`], for the stream.
+    pub version: String,
     pub live_every_ms: u128,
 }
 
@@ -365,7 +376,8 @@ async fn compute(st: &AppState, c: &Credentials) -> Result<Fleet, WebError> {
 pub async fn page(State(st): State<AppState>, PageUser(c): PageUser) -> Result<Html<String>, WebError> {
     let fleet = compute(&st, &c).await?;
     let body = FleetBody { fleet }.render()?;
-    Ok(Html(FleetPage { me: Me::from(&c), body, live_every_ms: LIVE_EVERY.as_millis() }.render()?))
+    let version = live::version(&body);
+    Ok(Html(FleetPage { me: Me::from(&c), body, version, live_every_ms: LIVE_EVERY.as_millis() }.render()?))
 }
 
 /// The fleet as JSON (the same figures as the page).
@@ -373,57 +385,18 @@ pub async fn api(State(st): State<AppState>, ApiUser(c): ApiUser) -> Result<Json
     Ok(Json(compute(&st, &c).await?))
 }
 
-/// Server-sent events: `fleet` with the page's live fragment whenever it changes, `ping` otherwise
-/// (so the page can tell a quiet fleet from a dead connection).
+/// Server-sent events: the page's live fragment whenever it changes, a ping otherwise (so the page
+/// can tell a quiet fleet from a dead connection).
 pub async fn stream(
     State(st): State<AppState>,
     PageUser(c): PageUser,
+    headers: HeaderMap,
+    Query(since): Query<live::Since>,
 ) -> Sse<impl futures_core::Stream<Item = Result<Event, std::convert::Infallible>>> {
-    let stream = async_stream(st, c);
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
-
-fn async_stream(
-    st: AppState,
-    c: Credentials,
-) -> impl futures_core::Stream<Item = Result<Event, std::convert::Infallible>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(4);
-    tokio::spawn(async move {
-        let mut last = String::new();
-        let mut every = tokio::time::interval(LIVE_EVERY);
-        loop {
-            every.tick().await;
-            let event = match compute(&st, &c).await.and_then(|f| Ok(FleetBody { fleet: f }.render()?)) {
-                Ok(html) if html != last => {
-                    last = html.clone();
-                    Event::default().event("fleet").data(html)
-                }
-                Ok(_) => Event::default().event("ping").data("sin cambios"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "live fleet view failed");
-                    Event::default().event("ping").data("error")
-                }
-            };
-            if tx.send(event).await.is_err() {
-                return; // the page was closed
-            }
-        }
-    });
-    ReceiverStream(rx)
-}
-
-/// An mpsc receiver as a stream of `Ok` events.
-struct ReceiverStream(tokio::sync::mpsc::Receiver<Event>);
-
-impl futures_core::Stream for ReceiverStream {
-    type Item = Result<Event, std::convert::Infallible>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|e| e.map(Ok))
-    }
+    live::stream(live::known(&headers, since), move || {
+        let (st, c) = (st.clone(), c.clone());
+        async move { Ok(FleetBody { fleet: compute(&st, &c).await? }.render()?) }
+    })
 }
 
 #[cfg(test)]

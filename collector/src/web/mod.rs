@@ -4,8 +4,12 @@
 pub mod admin;
 mod api;
 pub mod auth;
+mod commands;
 mod error;
 pub mod fleet;
+pub mod hardware;
+pub mod live;
+pub mod maintenance;
 mod metrics;
 pub mod pages;
 pub mod series;
@@ -30,6 +34,11 @@ pub struct ReaderPool {
 impl ReaderPool {
     pub fn new(data_dir: PathBuf) -> Self {
         Self { data_dir, idle: Mutex::new(Vec::new()) }
+    }
+
+    /// The collector's data directory (attachments live under it).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
     }
 
     /// Runs `f` on a pooled connection, off the async runtime.
@@ -103,6 +112,8 @@ pub struct AppState {
     pub workflow: Arc<WorkflowEnv>,
     pub stats: Arc<IngestStats>,
     pub ingest: Arc<IngestStatus>,
+    /// Commands to agents ("verificar ahora"), through the ingest task's MQTT session.
+    pub commands: crate::commands::Commands,
 }
 
 static TIME_ZONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -131,10 +142,38 @@ pub fn make_app(state: AppState) -> Router {
         .route("/api/v1/tickets", get(tickets::api_list).post(tickets::api_create))
         .route("/api/v1/tickets/{id}", get(tickets::api_get))
         .route("/api/v1/tickets/{id}/actions", axum::routing::post(tickets::api_action))
+        .route("/mantenimiento", get(maintenance::plan))
+        .route("/mantenimiento/plan", axum::routing::post(maintenance::generate))
+        .route("/mantenimiento.csv", get(maintenance::csv))
+        .route("/mantenimiento/imprimir", get(maintenance::print))
+        .route("/mantenimiento/{id}", get(maintenance::software))
+        .route("/mantenimiento/{id}/verificar", axum::routing::post(maintenance::verify))
+        .route("/mantenimiento/{id}/manual", axum::routing::post(maintenance::manual))
+        .route("/mantenimiento/{id}/lista", axum::routing::post(maintenance::checklist))
+        .route("/mantenimiento/{id}/informar", axum::routing::post(maintenance::submit))
+        .route("/mantenimiento/{id}/analizar", axum::routing::post(maintenance::analyse))
+        .route("/mantenimiento/{id}/ajustar", axum::routing::post(maintenance::adjust))
+        .route(
+            "/mantenimiento/{id}/adjuntos",
+            axum::routing::post(maintenance::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(maintenance::MAX_ATTACHMENT_BYTES + 64 * 1024)),
+        )
+        .route("/mantenimiento/{id}/adjuntos/{aid}", get(maintenance::download))
+        .route("/mantenimiento/{id}/evidencia/{eid}", get(maintenance::evidence))
+        .route("/api/v1/maintenance", get(maintenance::api_list))
+        .route("/api/v1/maintenance/{id}", get(maintenance::api_get))
+        .route("/proveedores", get(hardware::providers).post(hardware::create_provider))
+        .route("/proveedores/{id}/editar", get(hardware::edit_provider_form).post(hardware::edit_provider))
+        .route("/proveedores/contratos", axum::routing::post(hardware::create_contract))
+        .route("/proveedores/contratos/{id}/editar", get(hardware::edit_contract_form).post(hardware::edit_contract))
+        .route("/mantenimiento/visitas/{id}", get(hardware::visit))
+        .route("/mantenimiento/visitas/{id}/imprimir", get(hardware::print))
+        .route("/mantenimiento/visitas/{id}/accion", axum::routing::post(hardware::action))
         .route("/", get(fleet::page))
         .route("/eventos/flota", get(fleet::stream))
         .route("/api/v1/fleet", get(fleet::api))
         .route("/server/{id}", get(pages::server))
+        .route("/eventos/servidor/{id}", get(pages::server_stream))
         .route("/server/{id}/silencios", axum::routing::post(pages::silence))
         .route("/server/{id}/silencios/{silence}/terminar", axum::routing::post(pages::end_silence))
         .route("/static/app.css", get(pages::css))
@@ -142,6 +181,7 @@ pub fn make_app(state: AppState) -> Router {
         .route("/api/v1/servers", get(api::servers))
         .route("/api/v1/servers/{id}", get(api::server_latest))
         .route("/api/v1/servers/{id}/series", get(series::series))
+        .route("/api/v1/servers/{id}/verify", axum::routing::post(commands::verify))
         .route("/static/charts.js", get(series::charts_js))
         .route("/static/vendor/uplot-1.6.32/uPlot.iife.min.js", get(series::uplot_js))
         .route("/static/vendor/uplot-1.6.32/uPlot.min.css", get(series::uplot_css))

@@ -5,14 +5,16 @@ use super::auth::{Credentials, PageUser};
 use super::{AppState, WebError};
 use crate::store::read::{self, ServerRow, rfc3339};
 use askama::Template;
-use axum::extract::{Path, State};
-use axum::http::header;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::sse::{Event, Sse};
 use axum::response::{Html, IntoResponse};
 use centinela_agent::check::{
     access_es, admin_app_summary, ami_es, ata_summary, database_summary, human_bytes, human_duration_s, identity,
     nvme_summary, opt_num, shipping_summary,
 };
 use centinela_shared::{AsteriskV1, Body, EndpointV1, Envelope, Level, Outcome, Reading, RegistrationV1, Verdict};
+use rusqlite::{Connection, OptionalExtension};
 
 /// The Spanish word and CSS class for a server status.
 pub fn status_words(status: &str) -> (&'static str, &'static str) {
@@ -108,6 +110,8 @@ pub struct Me {
     pub admin: bool,
     /// The UACT chief or the admin: sees notification deliveries.
     pub chief: bool,
+    /// Works in UACT (admin, chief, technician): sees providers and contracts.
+    pub uact: bool,
     /// The collector's time zone (IANA): app.js shows every time in it, not the browser's.
     pub tz: String,
 }
@@ -120,6 +124,10 @@ impl From<&super::auth::Credentials> for Me {
             csrf: c.csrf.clone().unwrap_or_default(),
             admin: c.user.role == crate::auth::Role::Admin,
             chief: matches!(c.user.role, crate::auth::Role::Admin | crate::auth::Role::JefeUact),
+            uact: matches!(
+                c.user.role,
+                crate::auth::Role::Admin | crate::auth::Role::JefeUact | crate::auth::Role::Tecnico
+            ),
             tz: super::time_zone().to_string(),
         }
     }
@@ -462,21 +470,82 @@ pub struct SilenceView {
     pub by: String,
 }
 
+/// The parts of a server's page that change as samples arrive (`server_live.html`): the page
+/// renders them in place, and the stream sends them again, together, whenever one changes.
 #[derive(Template)]
-#[template(path = "server.html")]
-pub struct ServerPage {
-    pub me: Me,
+#[template(path = "server_live.html", blocks = ["cabecera", "problemas", "lecturas", "registro"])]
+pub struct ServerLive {
     pub s: ServerView,
+    /// The server's status as the fleet view shows it (health, not only presence).
+    pub card: Option<super::fleet::Card>,
     pub sample: SampleView,
     pub problems: Vec<ProblemView>,
     pub silences: Vec<SilenceView>,
     /// (id, title, state label) of the server's open tickets.
     pub tickets: Vec<(i64, String, &'static str)>,
-    /// Technicians and the UACT chief may silence; others only see.
+    /// Technicians and the UACT chief may silence (and end a silence); others only see.
+    pub can_silence: bool,
+    /// The session's CSRF token, for the silences' "Terminar ahora" forms.
+    pub csrf: String,
+}
+
+/// A [`ServerLive`] rendered, part by part (each part is one `data-live-part` element).
+pub struct LiveParts {
+    pub cabecera: String,
+    pub problemas: String,
+    pub lecturas: String,
+    pub registro: String,
+}
+
+impl ServerLive {
+    pub fn render_parts(&self) -> askama::Result<LiveParts> {
+        Ok(LiveParts {
+            cabecera: self.as_cabecera().render()?,
+            problemas: self.as_problemas().render()?,
+            lecturas: self.as_lecturas().render()?,
+            registro: self.as_registro().render()?,
+        })
+    }
+}
+
+impl LiveParts {
+    /// What the stream sends: every part, in the page's order.
+    pub fn joined(&self) -> String {
+        [&self.cabecera, &self.problemas, &self.lecturas, &self.registro].into_iter().map(String::as_str).collect()
+    }
+}
+
+/// The server page: its live parts, and around them what a swap must not touch (the silence form,
+/// which may be half filled in, and the charts).
+#[derive(Template)]
+#[template(path = "server.html")]
+pub struct ServerPage {
+    pub me: Me,
+    pub id: String,
+    pub live: LiveParts,
+    /// The live parts' [`super::live::version`], for the stream.
+    pub version: String,
+    pub live_every_ms: u128,
     pub can_silence: bool,
     pub error: Option<String>,
-    /// The server's status as the fleet view shows it (health, not only presence).
-    pub card: Option<super::fleet::Card>,
+    /// This server's preventive maintenance around today (not live: it changes by people's hands).
+    pub maintenance: Vec<super::maintenance::Row>,
+}
+
+impl ServerPage {
+    pub fn new(me: Me, live: &ServerLive, error: Option<String>) -> askama::Result<Self> {
+        let parts = live.render_parts()?;
+        Ok(Self {
+            me,
+            id: live.s.id.clone(),
+            version: super::live::version(&parts.joined()),
+            live: parts,
+            live_every_ms: super::live::LIVE_EVERY.as_millis(),
+            can_silence: live.can_silence,
+            error,
+            maintenance: Vec::new(),
+        })
+    }
 }
 
 #[derive(Template)]
@@ -484,6 +553,20 @@ pub struct ServerPage {
 pub struct ErrorPage {
     pub code: u16,
     pub message: String,
+}
+
+/// Whether the server `agent` is there for `c`: `Ok`, or the refusal to show (404; 403 for a
+/// `jefe_centro`, who sees only the servers of their own centers, here as on the fleet view).
+fn access(conn: &Connection, c: &Credentials, agent: &str) -> rusqlite::Result<Result<(), WebError>> {
+    let center: Option<Option<i64>> =
+        conn.query_row("SELECT center_id FROM servers WHERE agent_id = ?1", [agent], |r| r.get(0)).optional()?;
+    Ok(match center {
+        None => Err(WebError::NotFound(format!("el servidor «{agent}»"))),
+        Some(center) if !super::fleet::may_see_center(c, center) => {
+            Err(WebError::Forbidden("este servidor no es de ninguno de sus centros telefónicos".into()))
+        }
+        Some(_) => Ok(()),
+    })
 }
 
 pub async fn server(
@@ -500,17 +583,41 @@ pub async fn server_page(
     id: String,
     error: Option<String>,
 ) -> Result<Html<String>, WebError> {
-    let lookup = id.clone();
-    let st2 = st.clone();
-    let (c2, st3, agent) = (c.clone(), st.clone(), id.clone());
-    let card = st
-        .db
-        .with(move |conn| super::fleet::card(conn, &c2, &st3, chrono::Utc::now().timestamp_millis(), &agent))
-        .await?;
-    let (row, latest, problems, silences, tickets) = st
+    let live = server_live(st, c, &id).await?;
+    let mut page = ServerPage::new(Me::from(c), &live, error)?;
+    page.maintenance = super::maintenance::server_rows(st, id).await?;
+    Ok(Html(page.render()?))
+}
+
+/// Server-sent events for the server page: its live parts whenever one changes (see
+/// [`super::live`]). Refused as the page is, before any event: a 404 or 403 stops the browser's
+/// `EventSource` for good.
+pub async fn server_stream(
+    State(st): State<AppState>,
+    PageUser(c): PageUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(since): Query<super::live::Since>,
+) -> Result<Sse<impl futures_core::Stream<Item = Result<Event, std::convert::Infallible>>>, WebError> {
+    let (c2, agent) = (c.clone(), id.clone());
+    st.db.with(move |conn| access(conn, &c2, &agent)).await??;
+    Ok(super::live::stream(super::live::known(&headers, since), move || {
+        let (st, c, id) = (st.clone(), c.clone(), id.clone());
+        async move { Ok(server_live(&st, &c, &id).await?.render_parts()?.joined()) }
+    }))
+}
+
+/// Everything the live parts of `id`'s page show, as `c` may see it.
+async fn server_live(st: &AppState, c: &Credentials, id: &str) -> Result<ServerLive, WebError> {
+    let (lookup, st2, c2) = (id.to_string(), st.clone(), c.clone());
+    let found = st
         .db
         .with(move |conn| {
+            if let Err(refused) = access(conn, &c2, &lookup)? {
+                return Ok(Err(refused));
+            }
             let now = chrono::Utc::now().timestamp_millis();
+            let card = super::fleet::card(conn, &c2, &st2, now, &lookup)?;
             let cal = &st2.workflow.calendar;
             let at =
                 |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| cal.format_local(t)).unwrap_or_default();
@@ -549,9 +656,11 @@ pub async fn server_page(
                 .collect(),
                 None => vec![],
             };
-            Ok((read::server(conn, &lookup)?, read::latest_sample(conn, &lookup)?, problems, silences, tickets))
+            let row = read::server(conn, &lookup)?;
+            Ok(Ok((card, row, read::latest_sample(conn, &lookup)?, problems, silences, tickets)))
         })
         .await?;
+    let (card, row, latest, problems, silences, tickets) = found?;
     let row = row.ok_or_else(|| WebError::NotFound(format!("el servidor «{id}»")))?;
     let sample = match latest {
         None => SampleView::Missing,
@@ -561,10 +670,16 @@ pub async fn server_page(
             None => SampleView::Undecodable(format!("el mensaje {} no es una muestra", env.seq)),
         },
     };
-    let can_silence = matches!(c.user.role, crate::auth::Role::JefeUact | crate::auth::Role::Tecnico);
-    let page =
-        ServerPage { me: Me::from(c), s: row.into(), sample, problems, silences, tickets, can_silence, error, card };
-    Ok(Html(page.render()?))
+    Ok(ServerLive {
+        s: row.into(),
+        card,
+        sample,
+        problems,
+        silences,
+        tickets,
+        can_silence: matches!(c.user.role, crate::auth::Role::JefeUact | crate::auth::Role::Tecnico),
+        csrf: c.csrf.clone().unwrap_or_default(),
+    })
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -666,18 +781,21 @@ mod tests {
     use super::*;
     use centinela_shared::*;
 
-    pub(super) fn page(s: ServerView, sample: SampleView) -> ServerPage {
-        ServerPage {
-            me: me(),
+    pub(super) fn live(s: ServerView, sample: SampleView) -> ServerLive {
+        ServerLive {
             s,
+            card: None,
             sample,
             problems: vec![],
             silences: vec![],
             tickets: vec![],
             can_silence: false,
-            error: None,
-            card: None,
+            csrf: "c".repeat(64),
         }
+    }
+
+    pub(super) fn page(s: ServerView, sample: SampleView) -> ServerPage {
+        ServerPage::new(me(), &live(s, sample), None).unwrap()
     }
 
     pub(super) fn me() -> Me {
@@ -687,6 +805,7 @@ mod tests {
             csrf: "c".repeat(64),
             admin: false,
             chief: false,
+            uact: true,
             tz: "America/El_Salvador".into(),
         }
     }
@@ -767,7 +886,137 @@ mod tests {
         assert!(html.contains("Arreglos RAID (md)"), "probe names are shown in Spanish");
         // The charts section has a "Temperaturas" heading of its own; the empty hardware group
         // (a heading followed by its table) must not be there.
-        assert!(!html.contains("<h3>Temperaturas</h3>\n<table>"), "empty groups are left out");
+        assert!(!html.contains("<h3>Temperaturas</h3>\n<div class=\"table-scroll\">"), "empty groups are left out");
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::tests::{live, me};
+    use super::*;
+    use crate::auth::{Role, User};
+    use crate::web::fleet::Card;
+
+    fn row() -> ServerRow {
+        ServerRow {
+            id: "pbx-01".into(),
+            status: "online".into(),
+            last_seen: Some("2026-11-27T10:00:00Z".into()),
+            last_seq: 7,
+            samples: 7,
+            hostname: Some("pbx-01".into()),
+            agent_version: Some("0.1.0".into()),
+            config_hash: None,
+            probes: vec!["raid".into()],
+            interval_ms: 10_000,
+            first_seen: "2026-11-27T09:00:00Z".into(),
+            status_since: "2026-11-27T09:00:00Z".into(),
+            cdr_rows: 0,
+            cdr_newest: None,
+            queue_log_rows: 0,
+        }
+    }
+
+    fn card(status: &'static str, label: &'static str, css: &'static str, why: &[&str]) -> Card {
+        Card {
+            id: "pbx-01".into(),
+            status,
+            label,
+            css,
+            since: "2026-11-27T09:00:00Z".into(),
+            why: why.iter().map(|w| w.to_string()).collect(),
+            facts: vec![],
+            open_tickets: 0,
+        }
+    }
+
+    /// The `data-live-part` names in `html`, in order.
+    fn part_names(html: &str) -> Vec<&str> {
+        html.split("data-live-part=\"").skip(1).filter_map(|rest| rest.split('"').next()).collect()
+    }
+
+    #[test]
+    fn the_stream_sends_every_live_part_in_page_order_each_one_element() {
+        let parts = live(row().into(), SampleView::Missing).render_parts().unwrap();
+        assert_eq!(part_names(&parts.joined()), ["cabecera", "problemas", "lecturas", "registro"]);
+        for part in [&parts.cabecera, &parts.problemas, &parts.lecturas, &parts.registro] {
+            let part = part.trim();
+            assert!(part.starts_with("<div data-live-part=") && part.ends_with("</div>"), "{part}");
+            assert_eq!(part_names(part).len(), 1, "{part}");
+        }
+    }
+
+    #[test]
+    fn the_page_shows_the_parts_as_sent_and_keeps_the_silence_form_and_the_charts_outside_them() {
+        let mut view = live(row().into(), SampleView::Missing);
+        view.can_silence = true;
+        let parts = view.render_parts().unwrap();
+        let html = ServerPage::new(me(), &view, None).unwrap().render().unwrap();
+        for part in [&parts.cabecera, &parts.problemas, &parts.lecturas, &parts.registro] {
+            assert!(html.contains(part.as_str()), "the page holds the part the stream would send: {part}");
+            assert!(!part.contains("/silencios\""), "the silence form is never swapped: {part}");
+            assert!(!part.contains("id=\"historial\""), "nor are the charts: {part}");
+        }
+        assert!(html.contains(r#"<form method="post" action="/server/pbx-01/silencios" class="stacked silence">"#));
+        assert!(html.contains(r#"<section class="charts" id="historial" data-server="pbx-01">"#));
+        let stream =
+            format!(r#"data-live="/eventos/servidor/pbx-01?v={}""#, super::super::live::version(&parts.joined()));
+        assert!(html.contains(&stream), "the page names its stream and the version it shows: {html}");
+        assert!(!html.contains("http-equiv=\"refresh\""), "the page no longer reloads itself");
+    }
+
+    #[test]
+    fn a_server_turning_critical_changes_the_fragment_and_its_version_and_a_quiet_one_does_not() {
+        let render = |c: Card| {
+            let mut view = live(row().into(), SampleView::Missing);
+            view.card = Some(c);
+            view.render_parts().unwrap().joined()
+        };
+        let ok = render(card("ok", "Correcto", "ok", &[]));
+        assert_eq!(
+            super::super::live::version(&ok),
+            super::super::live::version(&render(card("ok", "Correcto", "ok", &[])))
+        );
+        let critical = render(card("critical", "Crítico", "crit", &["arreglo RAID degradado: falta 1 de 2 miembros"]));
+        assert_ne!(super::super::live::version(&ok), super::super::live::version(&critical));
+        assert!(critical.contains(r#"<span class="badge crit" id="salud">Crítico</span>"#), "{critical}");
+        assert!(critical.contains("<li>arreglo RAID degradado: falta 1 de 2 miembros</li>"), "the header says why");
+    }
+
+    fn credentials(role: Role, centers: Vec<i64>) -> Credentials {
+        let user = User {
+            id: 1,
+            username: "quien".into(),
+            full_name: String::new(),
+            email: None,
+            role,
+            centers,
+            must_change: false,
+        };
+        Credentials { user, csrf: Some("c".repeat(64)), session: None }
+    }
+
+    #[test]
+    fn a_jefe_centro_may_open_only_the_servers_of_their_own_centers() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_writer(dir.path()).unwrap();
+        conn.execute_batch(
+            "INSERT INTO dependencias (id, name) VALUES (1, 'Renta');
+             INSERT INTO centers (id, dependencia_id, name) VALUES (1, 1, 'Centro A'), (2, 1, 'Centro B');
+             INSERT INTO servers (agent_id, first_seen, status_since, center_id)
+             VALUES ('pbx-a', 0, 0, 1), ('pbx-b', 0, 0, 2), ('pbx-sin-centro', 0, 0, NULL);",
+        )
+        .unwrap();
+        let jefe = credentials(Role::JefeCentro, vec![1]);
+        assert!(access(&conn, &jefe, "pbx-a").unwrap().is_ok());
+        for other in ["pbx-b", "pbx-sin-centro"] {
+            assert!(matches!(access(&conn, &jefe, other).unwrap(), Err(WebError::Forbidden(_))), "{other}");
+        }
+        assert!(matches!(access(&conn, &jefe, "pbx-no-existe").unwrap(), Err(WebError::NotFound(_))));
+        let tecnico = credentials(Role::Tecnico, vec![]);
+        for any in ["pbx-a", "pbx-b", "pbx-sin-centro"] {
+            assert!(access(&conn, &tecnico, any).unwrap().is_ok(), "UACT sees every server: {any}");
+        }
     }
 }
 

@@ -91,6 +91,7 @@ impl Server {
             }),
             stats: Default::default(),
             ingest: Default::default(),
+            commands: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
