@@ -357,3 +357,22 @@ async fn the_fleet_view_counts_this_months_pending_maintenance_within_the_viewer
     let section = &page.body[page.body.find("id=\"mantenimiento\"").expect("a maintenance section")..];
     assert!(section.contains("href=\"/mantenimiento/") && section.contains("Programado"), "{section}");
 }
+
+#[tokio::test]
+async fn the_server_api_shows_a_center_chief_only_the_servers_of_their_centers() {
+    // (This file's organisation has two centers with one server each, so the scope is tested here.)
+    let o = org().await;
+    let ids = |v: serde_json::Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(o.json("jefa.renta", "/api/v1/servers").await), ["pbx-renta"]);
+    let mut all = ids(o.json("director", "/api/v1/servers").await);
+    all.sort();
+    assert_eq!(all, ["pbx-aduana", "pbx-renta"]);
+    for path in ["/api/v1/servers/pbx-aduana", "/api/v1/servers/pbx-aduana/series?metric=temperature"] {
+        let r = o.get("jefa.renta", path).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+        assert!(r.body.contains("no existe el servidor"), "{}", r.body);
+    }
+    assert_eq!(o.get("jefa.renta", "/api/v1/servers/pbx-renta/series").await.status, 200);
+}

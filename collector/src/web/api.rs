@@ -11,16 +11,48 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 
 /// Every server: id, status, last_seen (RFC 3339), last_seq, samples, and what the agent said of itself.
-pub async fn servers(State(st): State<AppState>, _: ApiUser) -> Result<Json<Vec<read::ServerRow>>, WebError> {
-    Ok(Json(st.db.with(read::servers).await?))
+/// A `jefe_centro` gets only the servers of their own centers.
+pub async fn servers(State(st): State<AppState>, ApiUser(c): ApiUser) -> Result<Json<Vec<read::ServerRow>>, WebError> {
+    let rows = st
+        .db
+        .with(move |conn| {
+            let mut rows = read::servers(conn)?;
+            if c.user.role == crate::auth::Role::JefeCentro {
+                let centers: std::collections::HashMap<String, Option<i64>> = conn
+                    .prepare("SELECT agent_id, center_id FROM servers")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                rows.retain(|s| super::fleet::may_see_center(&c, centers.get(&s.id).copied().flatten()));
+            }
+            Ok(rows)
+        })
+        .await?;
+    Ok(Json(rows))
+}
+
+/// `None` when `c` may see the server `agent`; otherwise the 404 the API answers (a server outside
+/// a `jefe_centro`'s centers is not revealed).
+pub(super) async fn api_access(
+    st: &AppState,
+    c: &super::auth::Credentials,
+    agent: &str,
+) -> Result<Option<Response>, WebError> {
+    let (c2, a) = (c.clone(), agent.to_string());
+    let found = st.db.with(move |conn| super::pages::access(conn, &c2, &a)).await?;
+    Ok(found.err().map(|_| {
+        (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no existe el servidor «{agent}»") }))).into_response()
+    }))
 }
 
 /// The latest sample of one server, decoded.
 pub async fn server_latest(
     State(st): State<AppState>,
-    _: ApiUser,
+    ApiUser(c): ApiUser,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
+    if let Some(refused) = api_access(&st, &c, &id).await? {
+        return Ok(refused);
+    }
     let lookup = id.clone();
     let latest = st.db.with(move |c| read::latest_sample(c, &lookup)).await?;
     match latest {

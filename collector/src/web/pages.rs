@@ -557,7 +557,9 @@ pub struct ErrorPage {
 
 /// Whether the server `agent` is there for `c`: `Ok`, or the refusal to show (404; 403 for a
 /// `jefe_centro`, who sees only the servers of their own centers, here as on the fleet view).
-fn access(conn: &Connection, c: &Credentials, agent: &str) -> rusqlite::Result<Result<(), WebError>> {
+/// Whether `c` may see the server `agent`: 404 for an unknown one, 403 for a `jefe_centro`
+/// outside their centers (pages; the JSON API answers both as 404).
+pub(super) fn access(conn: &Connection, c: &Credentials, agent: &str) -> rusqlite::Result<Result<(), WebError>> {
     let center: Option<Option<i64>> =
         conn.query_row("SELECT center_id FROM servers WHERE agent_id = ?1", [agent], |r| r.get(0)).optional()?;
     Ok(match center {

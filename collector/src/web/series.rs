@@ -92,10 +92,13 @@ enum Found {
 
 pub async fn series(
     State(st): State<AppState>,
-    _: ApiUser,
+    ApiUser(c): ApiUser,
     Path(id): Path<String>,
     Query(q): Query<SeriesQuery>,
 ) -> Result<Response, WebError> {
+    if let Some(refused) = super::api::api_access(&st, &c, &id).await? {
+        return Ok(refused);
+    }
     let range = match q.range.as_deref().map(Range::parse) {
         None => Range::H24,
         Some(Some(r)) => r,
