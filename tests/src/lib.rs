@@ -517,30 +517,33 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
 
 /// [`http_get`] with `Authorization: Bearer <token>`.
 pub fn http_get_as(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the collector");
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}\r\n").expect("send request");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read response");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, body.to_string())
+    http_request(port, "GET", path, token, None)
 }
 
 /// A form POST (`application/x-www-form-urlencoded`, `body` already encoded) with
 /// `Authorization: Bearer <token>`: (status code, body). A bearer token has no cookie, so the
 /// collector asks for no CSRF token.
 pub fn http_post_as(port: u16, path: &str, token: &str, body: &str) -> (u16, String) {
+    http_request(port, "POST", path, Some(token), Some(("application/x-www-form-urlencoded", body)))
+}
+
+/// A minimal HTTP/1.0 request to our own server: `body` is (content type, body). Returns (status
+/// code, body). Waits up to 2 minutes for the answer (a command to an agent may take its timeout).
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &str)>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the collector");
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    write!(
-        s,
-        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send request");
+    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let (ct, body) = match body {
+        Some((ct, b)) => (format!("Content-Type: {ct}\r\nContent-Length: {}\r\n", b.len()), b),
+        None => (String::new(), ""),
+    };
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}{ct}\r\n{body}").expect("send request");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");
     let text = String::from_utf8_lossy(&raw).into_owned();

@@ -3,8 +3,6 @@
 //! timeout after the time it was given.
 
 use centinela_e2e::*;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
@@ -18,20 +16,8 @@ fn technician_token(c: &Collector) -> String {
 
 /// `POST path` with a JSON body and a bearer token: (status code, parsed JSON body).
 fn post_json(port: u16, path: &str, token: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the collector");
-    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
-    write!(
-        s,
-        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send request");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read response");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: not JSON: {body}"));
+    let (code, body) = http_request(port, "POST", path, Some(token), Some(("application/json", body)));
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: not JSON: {body}"));
     (code, json)
 }
 
