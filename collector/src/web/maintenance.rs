@@ -787,6 +787,28 @@ async fn after(st: &AppState, c: &Credentials, id: i64, r: Result<(), WebError>)
     Ok(resp)
 }
 
+/// One action on a software instance: the CSRF check, `f` on the instance and its report in one
+/// writer transaction after the role check for `act`, then the page again (or the refusal on it).
+async fn software_action(
+    st: &AppState,
+    c: &Credentials,
+    id: i64,
+    csrf: &str,
+    act: Act,
+    f: impl FnOnce(&rusqlite::Transaction, Instance, Report, &crate::auth::User) -> Result<(), WebError> + Send + 'static,
+) -> Result<Response, WebError> {
+    check_csrf(c, csrf)?;
+    let (w, user) = (who(c), c.user.clone());
+    let r = st
+        .writer
+        .run(move |tx| {
+            let (m, report) = software_for(tx, id, &w, act)?;
+            f(tx, m, report, &user)
+        })
+        .await;
+    after(st, c, id, r).await
+}
+
 /// Loads a software instance inside a transaction and checks `act`.
 fn software_for(tx: &rusqlite::Connection, id: i64, w: &Who, act: Act) -> Result<(Instance, Report), WebError> {
     let m = mstore::get(tx, id)?.ok_or_else(|| WebError::NotFound(format!("el mantenimiento {id}")))?;
@@ -901,31 +923,27 @@ pub async fn manual(
     Path(id): Path<i64>,
     Form(f): Form<ManualForm>,
 ) -> Result<Response, WebError> {
-    check_csrf(&c, &f.csrf)?;
-    let (w, actor) = (who(&c), c.user.username.clone());
-    let r = st
-        .writer
-        .run(move |tx| {
-            let (mut m, _) = software_for(tx, id, &w, Act::Work)?;
-            if !matches!(m.state, State::Programado | State::EnCurso) {
-                return Err(WebError::Conflict("el informe ya fue enviado; la evidencia ya no cambia".into()));
-            }
-            let note = f.nota.trim();
-            if note.is_empty() {
-                return Err(WebError::Invalid("describa qué verificó y cómo".into()));
-            }
-            let now = now_ms();
-            tx.execute(
-                "INSERT INTO maintenance_evidence (maintenance_id, at, actor, outcome, detail) VALUES (?1, ?2, ?3, 'manual', ?4)",
-                rusqlite::params![id, now, actor, note],
-            )?;
-            let old = m.state;
-            m.state = State::EnCurso;
-            mstore::save(tx, &m, old, &actor, now, mstore::Step { action: "maintenance.manual", text: note, form_hash: None })?;
-            Ok(())
-        })
-        .await;
-    after(&st, &c, id, r).await
+    let csrf = f.csrf.clone();
+    software_action(&st, &c, id, &csrf, Act::Work, move |tx, mut m, _, user| {
+        let actor = &user.username;
+        if !matches!(m.state, State::Programado | State::EnCurso) {
+            return Err(WebError::Conflict("el informe ya fue enviado; la evidencia ya no cambia".into()));
+        }
+        let note = f.nota.trim();
+        if note.is_empty() {
+            return Err(WebError::Invalid("describa qué verificó y cómo".into()));
+        }
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO maintenance_evidence (maintenance_id, at, actor, outcome, detail) VALUES (?1, ?2, ?3, 'manual', ?4)",
+            rusqlite::params![id, now, actor, note],
+        )?;
+        let old = m.state;
+        m.state = State::EnCurso;
+        mstore::save(tx, &m, old, actor, now, mstore::Step { action: "maintenance.manual", text: note, form_hash: None })?;
+        Ok(())
+    })
+    .await
 }
 
 /// `POST /mantenimiento/{id}/lista`: the checklist; fields `marca_<item>` and `nota_<item>`.
@@ -935,47 +953,41 @@ pub async fn checklist(
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    check_csrf(&c, pairs_get(&pairs, "csrf"))?;
-    let (w, actor) = (who(&c), c.user.username.clone());
-    let r = st
-        .writer
-        .run(move |tx| {
-            let (mut m, mut report) = software_for(tx, id, &w, Act::Work)?;
-            if !matches!(m.state, State::Programado | State::EnCurso) {
-                return Err(WebError::Conflict(
-                    "el informe ya fue enviado al Jefe de UACT; la lista ya no cambia".into(),
-                ));
+    let csrf = pairs_get(&pairs, "csrf").to_string();
+    software_action(&st, &c, id, &csrf, Act::Work, move |tx, mut m, mut report, user| {
+        let actor = &user.username;
+        if !matches!(m.state, State::Programado | State::EnCurso) {
+            return Err(WebError::Conflict("el informe ya fue enviado al Jefe de UACT; la lista ya no cambia".into()));
+        }
+        let old = m.state;
+        let mut state = m.state;
+        let mut changed = Vec::new();
+        for item in Item::ALL {
+            let raw = pairs_get(&pairs, &format!("marca_{}", item.as_str()));
+            if raw.is_empty() {
+                continue;
             }
-            let old = m.state;
-            let mut state = m.state;
-            let mut changed = Vec::new();
-            for item in Item::ALL {
-                let raw = pairs_get(&pairs, &format!("marca_{}", item.as_str()));
-                if raw.is_empty() {
-                    continue;
-                }
-                let mk = Mark::parse(raw)
-                    .ok_or_else(|| WebError::Invalid(format!("«{}»: marca desconocida «{raw}»", item.label())))?;
-                let note = pairs_get(&pairs, &format!("nota_{}", item.as_str()));
-                let line = report.line(item).cloned();
-                if line.as_ref().is_some_and(|l| l.confirmed && l.mark == Some(mk) && l.note == note.trim()) {
-                    continue;
-                }
-                (state, report) = software::mark(state, report, item, mk, note).map_err(|r| WebError::Invalid(r.0))?;
-                changed.push(format!("{}: {}", item.label(), mk.label()));
+            let mk = Mark::parse(raw)
+                .ok_or_else(|| WebError::Invalid(format!("«{}»: marca desconocida «{raw}»", item.label())))?;
+            let note = pairs_get(&pairs, &format!("nota_{}", item.as_str()));
+            let line = report.line(item).cloned();
+            if line.as_ref().is_some_and(|l| l.confirmed && l.mark == Some(mk) && l.note == note.trim()) {
+                continue;
             }
-            if changed.is_empty() {
-                return Ok(());
-            }
-            m.state = state;
-            m.data = report.to_json();
-            let text = changed.join("; ");
-            let step = mstore::Step { action: "maintenance.checklist", text: &text, form_hash: None };
-            mstore::save(tx, &m, old, &actor, now_ms(), step)?;
-            Ok(())
-        })
-        .await;
-    after(&st, &c, id, r).await
+            (state, report) = software::mark(state, report, item, mk, note).map_err(|r| WebError::Invalid(r.0))?;
+            changed.push(format!("{}: {}", item.label(), mk.label()));
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        m.state = state;
+        m.data = report.to_json();
+        let text = changed.join("; ");
+        let step = mstore::Step { action: "maintenance.checklist", text: &text, form_hash: None };
+        mstore::save(tx, &m, old, actor, now_ms(), step)?;
+        Ok(())
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -992,42 +1004,37 @@ pub async fn submit(
     Path(id): Path<i64>,
     Form(f): Form<SubmitForm>,
 ) -> Result<Response, WebError> {
-    check_csrf(&c, &f.csrf)?;
-    let (w, actor) = (who(&c), c.user.username.clone());
-    let r = st
-        .writer
-        .run(move |tx| {
-            let (mut m, report) = software_for(tx, id, &w, Act::Work)?;
-            let has_evidence: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM maintenance_evidence WHERE maintenance_id = ?1)",
-                [id],
-                |r| r.get(0),
-            )?;
-            if !has_evidence {
-                return Err(WebError::Conflict(
-                    "deje evidencia antes de informar: «Verificar ahora», o una verificación manual".into(),
-                ));
-            }
-            let old = m.state;
-            let (state, report) = software::submit(m.state, report, &f.resumen).map_err(|r| WebError::Conflict(r.0))?;
-            let now = now_ms();
-            m.state = state;
-            m.done_at = Some(now);
-            m.data = report.to_json();
-            let faults = report.faults().len();
-            let text = format!("{faults} punto(s) con falla. {}", report.summary);
-            mstore::save(
-                tx,
-                &m,
-                old,
-                &actor,
-                now,
-                mstore::Step { action: "maintenance.submit", text: text.trim(), form_hash: None },
-            )?;
-            Ok(())
-        })
-        .await;
-    after(&st, &c, id, r).await
+    let csrf = f.csrf.clone();
+    software_action(&st, &c, id, &csrf, Act::Work, move |tx, mut m, report, user| {
+        let actor = &user.username;
+        let has_evidence: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM maintenance_evidence WHERE maintenance_id = ?1)", [id], |r| {
+                r.get(0)
+            })?;
+        if !has_evidence {
+            return Err(WebError::Conflict(
+                "deje evidencia antes de informar: «Verificar ahora», o una verificación manual".into(),
+            ));
+        }
+        let old = m.state;
+        let (state, report) = software::submit(m.state, report, &f.resumen).map_err(|r| WebError::Conflict(r.0))?;
+        let now = now_ms();
+        m.state = state;
+        m.done_at = Some(now);
+        m.data = report.to_json();
+        let faults = report.faults().len();
+        let text = format!("{faults} punto(s) con falla. {}", report.summary);
+        mstore::save(
+            tx,
+            &m,
+            old,
+            actor,
+            now,
+            mstore::Step { action: "maintenance.submit", text: text.trim(), form_hash: None },
+        )?;
+        Ok(())
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -1146,83 +1153,79 @@ pub async fn adjust(
     Path(id): Path<i64>,
     Form(f): Form<AdjustForm>,
 ) -> Result<Response, WebError> {
-    check_csrf(&c, &f.csrf)?;
-    let (w, actor) = (who(&c), c.user.username.clone());
-    let r = st
-        .writer
-        .run(move |tx| {
-            let (mut m, _) = software_for(tx, id, &w, Act::Plan)?;
-            let old = m.state;
-            if m.state == State::Anulado {
-                return Err(WebError::Conflict("este mantenimiento ya fue anulado".into()));
+    let csrf = f.csrf.clone();
+    software_action(&st, &c, id, &csrf, Act::Plan, move |tx, mut m, _, user| {
+        let actor = &user.username;
+        let old = m.state;
+        if m.state == State::Anulado {
+            return Err(WebError::Conflict("este mantenimiento ya fue anulado".into()));
+        }
+        if f.anular == "1" {
+            if m.state.is_done() {
+                return Err(WebError::Conflict("un mantenimiento ya informado no se anula".into()));
             }
-            if f.anular == "1" {
-                if m.state.is_done() {
-                    return Err(WebError::Conflict("un mantenimiento ya informado no se anula".into()));
-                }
-                let why = f.motivo.trim();
-                if why.is_empty() {
-                    return Err(WebError::Invalid("anote el motivo de la anulación".into()));
-                }
-                m.state = State::Anulado;
-                mstore::save(
-                    tx,
-                    &m,
-                    old,
-                    &actor,
-                    now_ms(),
-                    mstore::Step { action: "maintenance.cancel", text: why, form_hash: None },
-                )?;
-                return Ok(());
+            let why = f.motivo.trim();
+            if why.is_empty() {
+                return Err(WebError::Invalid("anote el motivo de la anulación".into()));
             }
-            let mut what = Vec::new();
-            let tech = match f.tecnico.trim() {
-                "" => None,
-                t => Some(t.parse::<i64>().map_err(|_| WebError::Invalid("elija un técnico de la lista".into()))?),
-            };
-            if tech != m.technician_id {
-                if let Some(t) = tech
-                    && !technicians(tx)?.iter().any(|(id, _)| *id == t)
-                {
-                    return Err(WebError::Invalid("elija un técnico activo de la lista".into()));
-                }
-                m.technician_id = tech;
-                what.push("técnico".to_string());
-            }
-            if !f.programado.trim().is_empty() {
-                let d = parse_date(&f.programado, "programado")?;
-                if d != m.scheduled_on {
-                    m.scheduled_on = d;
-                    what.push(format!("programado {}", fmt_date(d)));
-                }
-            }
-            if !f.vence.trim().is_empty() {
-                let d = parse_date(&f.vence, "vence")?;
-                if d != m.due_on {
-                    m.due_on = d;
-                    what.push(format!("vence {}", fmt_date(d)));
-                }
-            }
-            if m.due_on < m.scheduled_on {
-                return Err(WebError::Invalid("la fecha de vencimiento no puede ser anterior a la programada".into()));
-            }
-            if what.is_empty() {
-                return Ok(());
-            }
-            let text = f.motivo.trim();
-            let text = if text.is_empty() { what.join(", ") } else { format!("{}: {text}", what.join(", ")) };
+            m.state = State::Anulado;
             mstore::save(
                 tx,
                 &m,
                 old,
-                &actor,
+                actor,
                 now_ms(),
-                mstore::Step { action: "maintenance.adjust", text: &text, form_hash: None },
+                mstore::Step { action: "maintenance.cancel", text: why, form_hash: None },
             )?;
-            Ok(())
-        })
-        .await;
-    after(&st, &c, id, r).await
+            return Ok(());
+        }
+        let mut what = Vec::new();
+        let tech = match f.tecnico.trim() {
+            "" => None,
+            t => Some(t.parse::<i64>().map_err(|_| WebError::Invalid("elija un técnico de la lista".into()))?),
+        };
+        if tech != m.technician_id {
+            if let Some(t) = tech
+                && !technicians(tx)?.iter().any(|(id, _)| *id == t)
+            {
+                return Err(WebError::Invalid("elija un técnico activo de la lista".into()));
+            }
+            m.technician_id = tech;
+            what.push("técnico".to_string());
+        }
+        if !f.programado.trim().is_empty() {
+            let d = parse_date(&f.programado, "programado")?;
+            if d != m.scheduled_on {
+                m.scheduled_on = d;
+                what.push(format!("programado {}", fmt_date(d)));
+            }
+        }
+        if !f.vence.trim().is_empty() {
+            let d = parse_date(&f.vence, "vence")?;
+            if d != m.due_on {
+                m.due_on = d;
+                what.push(format!("vence {}", fmt_date(d)));
+            }
+        }
+        if m.due_on < m.scheduled_on {
+            return Err(WebError::Invalid("la fecha de vencimiento no puede ser anterior a la programada".into()));
+        }
+        if what.is_empty() {
+            return Ok(());
+        }
+        let text = f.motivo.trim();
+        let text = if text.is_empty() { what.join(", ") } else { format!("{}: {text}", what.join(", ")) };
+        mstore::save(
+            tx,
+            &m,
+            old,
+            actor,
+            now_ms(),
+            mstore::Step { action: "maintenance.adjust", text: &text, form_hash: None },
+        )?;
+        Ok(())
+    })
+    .await
 }
 
 // ---- attachments (both kinds) ----
