@@ -48,6 +48,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE", global = true)]
         config: Option<PathBuf>,
     },
+    /// Agents: `agent enroll ID` makes a new server's broker credentials and prints its config.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -86,6 +93,19 @@ pub enum TokenCommand {
         /// What the token is for, e.g. "mesa de servicio".
         #[arg(long, default_value = "API")]
         label: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Makes the MQTT user (= the agent id) and password of a new Asterisk server and prints the
+    /// broker line and the agent's config. The password is shown once and not stored here.
+    Enroll {
+        id: String,
+        /// The broker as the agents reach it, e.g. mqtts://broker.uact.local:8883. Default: the
+        /// collector's `[mqtt] url`.
+        #[arg(long, value_name = "URL")]
+        broker: Option<String>,
     },
 }
 
@@ -173,6 +193,34 @@ fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
     .map_err(|e| e.to_string())
 }
 
+/// `agent enroll`: the credentials, printed; who enrolled which id goes to the audit log.
+fn enroll(id: &str, broker: Option<String>, config: Option<PathBuf>) -> Result<(), String> {
+    let broker = match broker {
+        Some(b) => b,
+        None => match &load(config.clone())?.broker {
+            crate::config::Broker::External(m) => m.url.to_string(),
+            crate::config::Broker::Embedded { .. } => {
+                return Err("this collector uses its embedded broker, which has no users; \
+                     pass --broker mqtts://HOST:8883 for the Mosquitto of packaging/mosquitto/"
+                    .into());
+            }
+        },
+    };
+    let e = crate::enroll::enroll(id, &broker)?;
+    admin(config, |tx, actor, now| {
+        let entry = crate::audit::Entry {
+            actor,
+            action: "agent.enroll",
+            object: &format!("server:{}", e.id),
+            old: None,
+            new: Some(&e.broker_url),
+        };
+        crate::audit::append(tx, now, &entry).map(|_| ()).map_err(|e| format!("database: {e}"))
+    })?;
+    print!("{}", e.instructions());
+    Ok(())
+}
+
 fn report(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -198,6 +246,7 @@ pub fn main() -> ExitCode {
                 println!("Úselo en la cabecera: Authorization: Bearer {token}");
             }),
         ),
+        Command::Agent { command: AgentCommand::Enroll { id, broker }, config } => report(enroll(&id, broker, config)),
         Command::Audit { command: AuditCommand::Verify, config } => {
             let checked = load(config).and_then(|c| {
                 let conn = crate::store::open_reader(&c.data_dir).map_err(|e| e.to_string())?;

@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod enroll;
 pub mod ingest;
 pub mod maintenance;
 pub mod notify;

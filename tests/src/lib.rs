@@ -95,6 +95,8 @@ pub struct Mosquitto {
     pub persistence: bool,
     /// A TLS-only listener with this certificate, if set.
     pub tls: Option<Pki>,
+    /// A whole configuration file to run instead of the generated one (see [`Mosquitto::start_config`]).
+    custom: Option<String>,
     proc: Option<Proc>,
 }
 
@@ -173,15 +175,33 @@ impl Mosquitto {
     }
 
     pub fn start_with(dir: &Path, persistence: bool) -> Self {
-        let mut m = Mosquitto { port: free_port(), dir: dir.to_path_buf(), persistence, tls: None, proc: None };
+        let mut m =
+            Mosquitto { port: free_port(), dir: dir.to_path_buf(), persistence, tls: None, custom: None, proc: None };
         m.restart();
         m
     }
 
     /// A broker that only speaks TLS, with the server certificate of `pki`.
     pub fn start_tls(dir: &Path, pki: Pki) -> Self {
+        let mut m = Mosquitto {
+            port: free_port(),
+            dir: dir.to_path_buf(),
+            persistence: true,
+            tls: Some(pki),
+            custom: None,
+            proc: None,
+        };
+        m.restart();
+        m
+    }
+
+    /// A broker running the configuration `conf(port)` returns, for a free port: e.g. the shipped
+    /// production configuration adapted to a temporary directory. TLS (`mqtts://localhost`) when
+    /// `tls` is given.
+    pub fn start_config(dir: &Path, tls: Option<Pki>, conf: impl FnOnce(u16) -> String) -> Self {
+        let port = free_port();
         let mut m =
-            Mosquitto { port: free_port(), dir: dir.to_path_buf(), persistence: true, tls: Some(pki), proc: None };
+            Mosquitto { port, dir: dir.to_path_buf(), persistence: false, tls, custom: Some(conf(port)), proc: None };
         m.restart();
         m
     }
@@ -197,6 +217,23 @@ impl Mosquitto {
     pub fn restart(&mut self) {
         std::fs::create_dir_all(&self.dir).expect("mosquitto dir");
         let conf = self.dir.join("mosquitto.conf");
+        let text = match &self.custom {
+            Some(custom) => custom.clone(),
+            None => self.generated_conf(),
+        };
+        std::fs::write(&conf, text).expect("mosquitto.conf");
+        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("mosquitto is not installed: apt-get install -y mosquitto (.ci/run does this)");
+        let log = self.dir.join("mosquitto.log");
+        self.proc = Some(spawn("mosquitto", Command::new(bin).arg("-c").arg(&conf), &log));
+        wait_for_port(self.port, Duration::from_secs(10));
+    }
+
+    /// The tests' usual broker: anonymous, on 127.0.0.1, persistence as configured; TLS only when
+    /// `tls` is set.
+    fn generated_conf(&self) -> String {
         // Persistence on (the Debian default) so the collector's session survives a broker restart;
         // queues large enough for a collector outage; `user root` because tests may run as root.
         let mut text = format!(
@@ -213,14 +250,7 @@ impl Mosquitto {
                 pki.key.display()
             ));
         }
-        std::fs::write(&conf, text).expect("mosquitto.conf");
-        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("mosquitto is not installed: apt-get install -y mosquitto (.ci/run does this)");
-        let log = self.dir.join("mosquitto.log");
-        self.proc = Some(spawn("mosquitto", Command::new(bin).arg("-c").arg(&conf), &log));
-        wait_for_port(self.port, Duration::from_secs(10));
+        text
     }
 
     /// SIGTERM: Mosquitto saves its persistence file and exits.
