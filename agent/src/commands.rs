@@ -18,6 +18,8 @@ use centinela_shared::{AgentId, CommandKind, Envelope, ReplyBody, ReplyV1, decod
 pub enum Action {
     /// Run every probe now and reply with the sample ([`sample_reply`]).
     VerifyNow { request_id: u64 },
+    /// Read one piece of a call recording and reply with it ([`crate::recordings::read_chunk`]).
+    RecordingChunk { request_id: u64, recordingfile: String, calldate: String, offset: u64, max_len: u32 },
     /// Reply with [`refused`]: the command is not run, for this reason (in Spanish).
     Refuse { request_id: u64, why: String },
     /// Nothing to answer; log why.
@@ -48,6 +50,9 @@ pub fn decide(payload: &[u8], me: &AgentId, now_ms: i64) -> Action {
             Some(why) => Action::Refuse { request_id: cmd.request_id, why },
             None => match cmd.kind {
                 CommandKind::VerifyNow => Action::VerifyNow { request_id: cmd.request_id },
+                CommandKind::RecordingChunk { recordingfile, calldate, offset, max_len } => {
+                    Action::RecordingChunk { request_id: cmd.request_id, recordingfile, calldate, offset, max_len }
+                }
             },
         },
         Err(e) => match decode_command_header(payload) {
@@ -68,6 +73,11 @@ pub fn decide(payload: &[u8], me: &AgentId, now_ms: i64) -> Action {
 /// A refusal of `request_id`.
 pub fn refused(me: &AgentId, request_id: u64, now_ms: i64, why: String) -> ReplyV1 {
     ReplyV1 { request_id, agent_id: me.to_string(), replied_ms: now_ms, body: ReplyBody::Refused(why) }
+}
+
+/// Any other answer of `me` to `request_id` (a recording's chunk or its refusal).
+pub fn reply(me: &AgentId, request_id: u64, now_ms: i64, body: ReplyBody) -> ReplyV1 {
+    ReplyV1 { request_id, agent_id: me.to_string(), replied_ms: now_ms, body }
 }
 
 /// The answer to a verify-now: `sample` is the envelope the runner built, its `seq` set to 0 (see
@@ -118,6 +128,29 @@ mod tests {
         let why = refusal_text(decide(&bytes, &me(), NOW));
         assert!(why.contains("venció hace 12 s"), "{why}");
         assert!(why.contains("NTP"), "{why}");
+    }
+
+    #[test]
+    fn a_recording_chunk_command_is_run_with_its_arguments_and_still_refused_when_expired() {
+        let kind = CommandKind::RecordingChunk {
+            recordingfile: "in-1.wav".into(),
+            calldate: "2026-11-27 09:51:38".into(),
+            offset: 262_144,
+            max_len: 1 << 20,
+        };
+        let cmd = CommandV1 { kind, ..command("pbx-01", NOW + 20_000) };
+        assert_eq!(
+            decide(&encode_command(&cmd), &me(), NOW),
+            Action::RecordingChunk {
+                request_id: 42,
+                recordingfile: "in-1.wav".into(),
+                calldate: "2026-11-27 09:51:38".into(),
+                offset: 262_144,
+                max_len: 1 << 20
+            }
+        );
+        let late = CommandV1 { expires_ms: NOW - 1000, ..cmd };
+        assert!(refusal_text(decide(&encode_command(&late), &me(), NOW)).contains("venció"));
     }
 
     #[test]

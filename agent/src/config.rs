@@ -31,6 +31,51 @@ pub struct RawConfig {
     pub admin_app: Option<RawAdminApp>,
     /// Asterisk's queue log file; absent means it is not shipped.
     pub queue_log: Option<RawQueueLog>,
+    /// Call recordings the collector may fetch on demand; absent means every request is refused.
+    pub recordings: Option<RawRecordings>,
+}
+
+/// `[recordings]`: where Asterisk keeps call recordings, for the collector's on-demand playback.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecordings {
+    /// The recordings directory (FreePBX: by date under it, `YYYY/MM/DD/`). Nothing outside it is
+    /// ever read. Default "/var/spool/asterisk/monitor".
+    pub dir: Option<PathBuf>,
+    /// A recording bigger than this many bytes is refused. Default 67108864 (64 MiB).
+    pub max_bytes: Option<u64>,
+}
+
+/// The validated `[recordings]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingsConfig {
+    /// Absolute; whether it exists is checked at each request (a spool may be mounted late).
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+}
+
+pub const DEFAULT_RECORDINGS_DIR: &str = "/var/spool/asterisk/monitor";
+pub const DEFAULT_RECORDINGS_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+impl RecordingsConfig {
+    pub fn from_raw(raw: RawRecordings) -> Result<Self, ConfigError> {
+        let dir = raw.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_RECORDINGS_DIR));
+        if !dir.is_absolute() {
+            return Err(invalid(
+                "recordings.dir",
+                format!("{} must be an absolute path, like \"{DEFAULT_RECORDINGS_DIR}\"", dir.display()),
+            ));
+        }
+        let max_bytes = raw.max_bytes.unwrap_or(DEFAULT_RECORDINGS_MAX_BYTES);
+        // 4 GiB: a WAV header cannot describe more, and hours of 8 kHz audio are a few hundred MB.
+        if !(1..=(4u64 << 30)).contains(&max_bytes) {
+            return Err(invalid(
+                "recordings.max_bytes",
+                format!("{max_bytes} is out of range; use 1 to 4294967296 (bytes), e.g. 67108864 for 64 MiB"),
+            ));
+        }
+        Ok(Self { dir, max_bytes })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -635,6 +680,8 @@ pub struct Config {
     pub admin_app: Option<AdminAppConfig>,
     /// `None`: no `[queue_log]` section, queue_log is not shipped.
     pub queue_log: Option<QueueLogSource>,
+    /// `None`: no `[recordings]` section, every recording request is refused.
+    pub recordings: Option<RecordingsConfig>,
     /// SHA-256 (hex) of the config file's bytes, or of the empty string when there is none.
     pub hash: String,
 }
@@ -715,6 +762,7 @@ impl Config {
         let asterisk = raw.asterisk.map(AsteriskConfig::from_raw).transpose()?;
         let database = raw.database.map(DatabaseConfig::from_raw).transpose()?;
         let admin_app = raw.admin_app.map(AdminAppConfig::from_raw).transpose()?;
+        let recordings = raw.recordings.map(RecordingsConfig::from_raw).transpose()?;
         let queue_log = match raw.queue_log {
             None => None,
             Some(RawQueueLog { file: Some(_), table: Some(_) }) => {
@@ -762,6 +810,7 @@ impl Config {
             database,
             admin_app,
             queue_log,
+            recordings,
             hash: sha256_hex(source),
         })
     }
@@ -996,6 +1045,28 @@ mod tests {
     }
 
     #[test]
+    fn a_recordings_section_defaults_to_the_freepbx_spool_and_64_mib() {
+        assert_eq!(parse("").unwrap().recordings, None, "no section: every request is refused");
+        let r = parse("[recordings]").unwrap().recordings.unwrap();
+        assert_eq!(r, RecordingsConfig { dir: DEFAULT_RECORDINGS_DIR.into(), max_bytes: 64 * 1024 * 1024 });
+        let r = parse("[recordings]\ndir = \"/srv/rec\"\nmax_bytes = 1000").unwrap().recordings.unwrap();
+        assert_eq!(r, RecordingsConfig { dir: "/srv/rec".into(), max_bytes: 1000 });
+    }
+
+    #[test]
+    fn a_bad_recordings_section_names_the_key() {
+        for (text, key) in [
+            ("[recordings]\ndir = \"monitor\"", "`recordings.dir`"),
+            ("[recordings]\nmax_bytes = 0", "`recordings.max_bytes`"),
+            ("[recordings]\nmax_bytes = 5000000000", "`recordings.max_bytes`"),
+            ("[recordings]\nmax_mb = 5", "unknown field `max_mb`"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn the_config_hash_changes_with_the_file() {
         assert_ne!(parse("interval = \"10s\"").unwrap().hash, parse("interval = \"20s\"").unwrap().hash);
     }
@@ -1095,5 +1166,12 @@ mod reference_config {
         let raw: RawConfig = toml::from_str(&section.join("\n")).unwrap();
         let a = Config::from_raw(raw, b"").unwrap().admin_app.unwrap();
         assert_eq!((a.url.as_str(), a.timeout), ("https://127.0.0.1/admin", Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn the_commented_recordings_example_parses_once_uncommented() {
+        let raw: RawConfig = toml::from_str(&reference_section("[recordings]")).unwrap();
+        let r = Config::from_raw(raw, b"").unwrap().recordings.unwrap();
+        assert_eq!((r.dir.to_str(), r.max_bytes), (Some(DEFAULT_RECORDINGS_DIR), DEFAULT_RECORDINGS_MAX_BYTES));
     }
 }

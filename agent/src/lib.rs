@@ -13,6 +13,7 @@ pub mod host;
 pub mod mqtt;
 pub mod outbox;
 pub mod probes;
+pub mod recordings;
 pub mod runner;
 
 pub use config::Config;

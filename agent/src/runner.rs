@@ -9,7 +9,8 @@
 //! the same connection at QoS 1, handed to [`Delivery`] as [`Tracked::Control`] so the order-based
 //! pairing of publishes with PUBACKs stays exact (a QoS 0 publish would also produce an
 //! `Outgoing::Publish`, with pkid 0 and never a PUBACK). It takes no outbox record and no `seq`;
-//! the next tick is at most delayed by the run, as by a slow periodic sample.
+//! the next tick is at most delayed by the run, as by a slow periodic sample. A recording chunk is
+//! read off the runtime's thread ([`crate::recordings`]), at most 256 KiB per command.
 
 use crate::config::{Config, QueueLogSource};
 use crate::delivery::{Delivery, Tracked};
@@ -19,8 +20,8 @@ use crate::outbox::Outbox;
 use crate::probes::ProbeSet;
 use centinela_shared::topic::COLLECTOR_STATE;
 use centinela_shared::{
-    AgentId, BirthMsg, BirthV1, Body, Envelope, MAX_PAYLOAD_BYTES, OutboxStats, Presence, SampleV1, Topic, TopicKind,
-    WIRE_VERSION, encode_birth, encode_envelope, encode_reply,
+    AgentId, BirthMsg, BirthV1, Body, Envelope, MAX_PAYLOAD_BYTES, MAX_REPLY_BYTES, OutboxStats, Presence, ReplyBody,
+    SampleV1, Topic, TopicKind, WIRE_VERSION, encode_birth, encode_envelope, encode_reply,
 };
 use rumqttc::{Event, Incoming, LastWill, Outgoing, QoS};
 use std::future::Future;
@@ -397,7 +398,8 @@ async fn answer(
     shippers: &Shippers,
     outbox: &Outbox,
 ) -> Option<Reply> {
-    use crate::commands::{Action, decide, refused, sample_reply};
+    use crate::commands::{Action, decide, refused, reply, sample_reply};
+    use crate::recordings::{RecordingError, read_chunk, reply_body};
     let now = || chrono::Utc::now().timestamp_millis();
     let refusal = |request_id: u64, why: &str| {
         crate::events::CommandRefused { request_id, reason: why }.emit();
@@ -412,6 +414,31 @@ async fn answer(
             if payload.len() > MAX_PAYLOAD_BYTES {
                 let why = format!(
                     "la muestra ocupa {} bytes, más que el límite de {MAX_PAYLOAD_BYTES}; no se envió (es un defecto, por favor repórtelo)",
+                    payload.len()
+                );
+                return Some(refusal(request_id, &why));
+            }
+            Some(Reply { request_id, payload })
+        }
+        Action::RecordingChunk { request_id, recordingfile, calldate, offset, max_len } => {
+            tracing::debug!(request_id, recordingfile, offset, max_len, "command: recording chunk");
+            let read = match config.recordings.clone() {
+                None => Err(RecordingError::NotConfigured),
+                Some(r) => {
+                    let name = recordingfile.clone();
+                    tokio::task::spawn_blocking(move || read_chunk(&r, &recordingfile, &calldate, offset, max_len))
+                        .await
+                        .unwrap_or_else(|e| Err(RecordingError::Io { name, error: e.to_string() }))
+                }
+            };
+            let body = reply_body(read);
+            if let ReplyBody::RecordingRefused { why, .. } = &body {
+                crate::events::CommandRefused { request_id, reason: why }.emit();
+            }
+            let payload = encode_reply(&reply(&config.id, request_id, now(), body));
+            if payload.len() > MAX_REPLY_BYTES {
+                let why = format!(
+                    "la respuesta ocupa {} bytes, más que el límite de {MAX_REPLY_BYTES}; no se envió (es un defecto, por favor repórtelo)",
                     payload.len()
                 );
                 return Some(refusal(request_id, &why));

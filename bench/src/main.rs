@@ -6,8 +6,11 @@
 //! - `cdr-ship DB_URL STATE_DIR`: the CDR shipper's backfill of a whole table into a fresh outbox,
 //!   then one steady-state poll (the late window read again).
 //! - `history DIR [SERVERS]`: chart history and retention (issue 6), see [`history`].
+//! - `reports DIR [ROWS] [RUNS]`: a call center's monthly figures over ROWS CDR rows (issue 8), see
+//!   [`reports`].
 
 mod history;
+mod reports;
 
 use centinela_agent::probes::ProbeSet;
 use centinela_agent::{HostPaths, runner::build_envelope};
@@ -169,12 +172,18 @@ fn main() -> anyhow::Result<()> {
             let servers = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(10);
             history::run(std::path::Path::new(dir), servers)?;
         }
+        Some("reports") => {
+            let dir = args.get(2).ok_or_else(|| anyhow::anyhow!("usage: reports DIR [ROWS] [RUNS]"))?;
+            let rows = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+            let runs = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(5);
+            reports::run(std::path::Path::new(dir), rows, runs)?;
+        }
         Some("cdr-ship") => {
             let url = args.get(2).map(String::as_str).unwrap_or("mysql://root@127.0.0.1:3306/centinela_bench_cdr");
             cdr_ship(url, args.get(3).map(String::as_str).unwrap_or("/tmp/centinela-bench-cdr"))?;
         }
         _ => anyhow::bail!(
-            "usage: centinela-bench sizes | publish URL AGENTS SAMPLES | wait-stored HTTP_PORT N | hw-sample [N [ROOT]] | cdr-ship DB_URL STATE_DIR | history DIR [SERVERS]"
+            "usage: centinela-bench sizes | publish URL AGENTS SAMPLES | wait-stored HTTP_PORT N | hw-sample [N [ROOT]] | cdr-ship DB_URL STATE_DIR | history DIR [SERVERS] | reports DIR [ROWS] [RUNS]"
         ),
     }
     Ok(())

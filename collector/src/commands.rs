@@ -1,4 +1,5 @@
-//! Commands to one agent, request and reply ("verificar ahora"): [`Commands`] publishes a
+//! Commands to one agent, request and reply ("verificar ahora", one chunk of a call recording):
+//! [`Commands`] publishes a
 //! [`CommandV1`] on `centinela/v1/<agent>/cmd` and waits for the [`ReplyV1`] with the same request
 //! id on `centinela/v1/<agent>/reply`, or gives up after the caller's timeout.
 //!
@@ -16,8 +17,8 @@
 //! - Replies are not stored: the caller keeps what it needs as evidence.
 
 use centinela_shared::{
-    AgentId, Body, CommandKind, CommandV1, Envelope, ReplyBody, ReplyV1, SampleV1, Topic, TopicKind, decode_reply,
-    encode_command,
+    AgentId, Body, CommandKind, CommandV1, Envelope, RecordingRefusal, ReplyBody, ReplyV1, SampleV1, Topic, TopicKind,
+    decode_reply, encode_command,
 };
 use rumqttc::{AsyncClient, QoS};
 use std::collections::HashMap;
@@ -34,6 +35,9 @@ pub enum CommandError {
     Timeout { after: Duration },
     #[error("the agent refused the command: {0}")]
     Refused(String),
+    /// The agent does not hand out the recording; `why` is its message, in Spanish.
+    #[error("the agent refused the recording ({refusal:?}): {why}")]
+    RecordingRefused { refusal: RecordingRefusal, why: String },
     /// The agent answered with something that does not answer this command (a newer agent with a
     /// reply this collector cannot use).
     #[error("the agent's reply does not answer the command: {0}")]
@@ -52,6 +56,7 @@ impl CommandError {
                 after.as_millis().div_ceil(1000)
             ),
             CommandError::Refused(why) => format!("el agente rechazó la orden: {why}"),
+            CommandError::RecordingRefused { why, .. } => format!("el agente no entrega la grabación: {why}"),
             CommandError::Unexpected(what) => {
                 format!("la respuesta del agente no corresponde a la orden ({what}); actualice el colector")
             }
@@ -85,6 +90,19 @@ impl Verified {
             body: Body::SampleV1(self.sample.clone()),
         }
     }
+}
+
+/// One piece of a call recording, as the agent read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The whole recording's size.
+    pub total_len: u64,
+    /// Where `data` starts in the recording: the offset asked for.
+    pub offset: u64,
+    /// At most the `max_len` asked for; empty at or past the end.
+    pub data: Vec<u8>,
+    /// The recording's media type, from its extension on the agent (`audio/wav`...).
+    pub content_type: String,
 }
 
 /// Who waits for a request id.
@@ -189,7 +207,32 @@ impl Commands {
             }
             ReplyBody::Sample(_) => Err(CommandError::Unexpected("un envío que no es una muestra".into())),
             ReplyBody::Refused(why) => Err(CommandError::Refused(why)),
+            ReplyBody::Chunk { .. } | ReplyBody::RecordingRefused { .. } => {
+                Err(CommandError::Unexpected("una respuesta sobre una grabación".into()))
+            }
         }
+    }
+
+    /// Asks `agent` for at most `max_len` bytes of the recording a CDR row names (`recordingfile`
+    /// of a call at `calldate`) from `offset`, waiting at most `timeout`. `max_len` 0 asks only
+    /// for the size. The agent clamps `max_len` to [`centinela_shared::MAX_CHUNK_BYTES`].
+    pub async fn recording_chunk(
+        &self,
+        agent: &AgentId,
+        recordingfile: &str,
+        calldate: &str,
+        offset: u64,
+        max_len: u32,
+        timeout: Duration,
+    ) -> Result<Chunk, CommandError> {
+        let kind = CommandKind::RecordingChunk {
+            recordingfile: recordingfile.to_string(),
+            calldate: calldate.to_string(),
+            offset,
+            max_len,
+        };
+        let (_, body) = self.request(agent, kind, timeout).await?;
+        chunk_of(body, offset, max_len)
     }
 
     /// Whether a command can be sent now.
@@ -275,6 +318,25 @@ impl Commands {
                 Err(CommandError::Timeout { after: timeout })
             }
         }
+    }
+}
+
+/// The chunk in the answer to a request for `max_len` bytes from `offset`, checked: it starts where
+/// it was asked to, is no longer than asked, and does not run past the size it states.
+fn chunk_of(body: ReplyBody, offset: u64, max_len: u32) -> Result<Chunk, CommandError> {
+    match body {
+        ReplyBody::Chunk { total_len, offset: from, data, content_type } => {
+            let len = data.len() as u64;
+            if from != offset || len > u64::from(max_len) || from.saturating_add(len) > total_len {
+                return Err(CommandError::Unexpected(format!(
+                    "{len} bytes desde el byte {from} de {total_len}, cuando se pidieron hasta {max_len} desde el byte {offset}"
+                )));
+            }
+            Ok(Chunk { total_len, offset, data, content_type })
+        }
+        ReplyBody::RecordingRefused { refusal, why } => Err(CommandError::RecordingRefused { refusal, why }),
+        ReplyBody::Refused(why) => Err(CommandError::Refused(why)),
+        ReplyBody::Sample(_) => Err(CommandError::Unexpected("una muestra en vez de un fragmento de grabación".into())),
     }
 }
 
@@ -405,6 +467,42 @@ mod tests {
 
         let refused = CommandError::Refused("la orden venció".into());
         assert_eq!(refused.user_message(), "el agente rechazó la orden: la orden venció");
+    }
+
+    #[test]
+    fn a_chunk_must_answer_the_range_it_was_asked_for() {
+        let chunk = |offset, data: &[u8], total_len| ReplyBody::Chunk {
+            total_len,
+            offset,
+            data: data.to_vec(),
+            content_type: "audio/wav".into(),
+        };
+        let c = chunk_of(chunk(10, b"abcd", 100), 10, 4).unwrap();
+        assert_eq!(
+            (c.total_len, c.offset, c.data.as_slice(), c.content_type.as_str()),
+            (100, 10, &b"abcd"[..], "audio/wav")
+        );
+        assert_eq!(chunk_of(chunk(100, b"", 100), 100, 4).unwrap().data, b"", "at the end: empty");
+        for (body, offset, max_len, why) in [
+            (chunk(0, b"abcd", 100), 10, 8, "another offset"),
+            (chunk(10, b"abcde", 100), 10, 4, "longer than asked"),
+            (chunk(98, b"abcd", 100), 98, 8, "past the stated size"),
+        ] {
+            assert!(matches!(chunk_of(body, offset, max_len), Err(CommandError::Unexpected(_))), "{why}");
+        }
+        let too_big = RecordingRefusal::TooLarge { total_len: 9, max_bytes: 8 };
+        let e = chunk_of(ReplyBody::RecordingRefused { refusal: too_big.clone(), why: "grande".into() }, 0, 4);
+        assert_eq!(e, Err(CommandError::RecordingRefused { refusal: too_big, why: "grande".into() }));
+        assert_eq!(e.unwrap_err().user_message(), "el agente no entrega la grabación: grande");
+        assert!(matches!(chunk_of(sample("pbx-01"), 0, 4), Err(CommandError::Unexpected(_))));
+        assert_eq!(chunk_of(ReplyBody::Refused("vencida".into()), 0, 4), Err(CommandError::Refused("vencida".into())));
+    }
+
+    #[tokio::test]
+    async fn a_recording_chunk_without_a_broker_session_fails_at_once() {
+        let c = Commands::new();
+        let err = c.recording_chunk(&agent("pbx-01"), "x.wav", "", 0, 16, Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(err, CommandError::NotConnected);
     }
 
     #[test]

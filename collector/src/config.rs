@@ -27,6 +27,8 @@ pub struct RawConfig {
     pub rules: Option<crate::rules::RawRules>,
     /// How long raw samples and the chart rollups are kept (`[retention]`).
     pub retention: Option<crate::store::rollup::RawRetention>,
+    /// Monthly reports: how calls are classified per server, the queues' service level (`[reports]`).
+    pub reports: Option<crate::reports::settings::RawReports>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +100,7 @@ pub struct Config {
     pub tickets: crate::tickets::TicketsConfig,
     pub rules: crate::rules::Rules,
     pub retention: crate::store::rollup::Retention,
+    pub reports: crate::reports::settings::Settings,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/centinela-collector";
@@ -206,7 +209,20 @@ impl Config {
         let tickets = crate::tickets::TicketsConfig::from_raw(raw.tickets.unwrap_or_default())?;
         let rules = crate::rules::Rules::from_raw(raw.rules)?;
         let retention = crate::store::rollup::Retention::from_raw(raw.retention.unwrap_or_default())?;
-        Ok(Self { data_dir, broker, client_id, http_listen, http, notify, calendar, tickets, rules, retention })
+        let reports = crate::reports::settings::Settings::from_raw(raw.reports.unwrap_or_default(), calendar.tz())?;
+        Ok(Self {
+            data_dir,
+            broker,
+            client_id,
+            http_listen,
+            http,
+            notify,
+            calendar,
+            tickets,
+            rules,
+            retention,
+            reports,
+        })
     }
 }
 
@@ -246,6 +262,8 @@ mod tests {
             ("[embedded_broker]\nlisten = \"nope\"", "`embedded_broker.listen`"),
             ("[mqtt]\nurl = \"mqtt://h\"\n[embedded_broker]\nlisten = \"127.0.0.1:1\"", "`embedded_broker`"),
             ("dta_dir = \"/x\"", "unknown field `dta_dir`"),
+            ("[reports]\nservice_level = \"ya\"", "`reports.service_level`"),
+            ("[reports.servers.\"pbx-1\"]\ntrunks = [\"*\"]", "`reports.servers`"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(key), "{text}: {e}");
@@ -283,6 +301,7 @@ mod reference_config {
         assert!(matches!(c.broker, Broker::External(ref m) if m.url.port == 1883));
         assert_eq!(c.calendar.tz().name(), "America/El_Salvador");
         assert_eq!(c.tickets.reopen_window, std::time::Duration::from_secs(24 * 3600));
+        assert_eq!(c.reports, crate::reports::settings::Settings::default(), "the file states the defaults");
     }
 
     /// Every commented key line of the reference file, uncommented, still parses (placeholders
@@ -320,5 +339,8 @@ mod reference_config {
         assert!(c.http.secure_cookies, "an https public_url makes the cookie Secure");
         assert_eq!(c.http.metrics_token.as_deref(), Some("s3cret"));
         assert_eq!(c.rules.get("asterisk_restarted").map(|r| r.enabled), Some(false));
+        let issabel = c.reports.rules_for("pbx-issabel-01");
+        assert!(issabel.trunks.iter().any(|p| p.matches("SIP/movistar-00000001")), "{issabel:?}");
+        assert_eq!(c.reports.rules_for("otro"), &crate::reports::classify::Rules::default());
     }
 }

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod maintenance;
 pub mod notify;
 pub mod org;
+pub mod reports;
 pub mod rules;
 pub mod silences;
 pub mod store;
@@ -128,6 +129,13 @@ pub async fn serve(
     // History for the charts: rollups and retention in the background, on their own connection.
     let rollup = store::rollup::spawn(store::open_writer(&config.data_dir)?, config.retention, stop_rx.clone())
         .context("cannot start the rollup thread")?;
+    // Monthly reports: the previous month's drafts on the 1st (and at start, when missing).
+    let drafter = reports::store::spawn_drafter(
+        store::open_writer(&config.data_dir)?,
+        config.calendar.clone(),
+        stop_rx.clone(),
+    )
+    .context("cannot start the report drafter")?;
 
     let mqtt = resolve_broker(&config, &opts)?;
     let listener = tokio::net::TcpListener::bind(config.http_listen).await.with_context(|| {
@@ -186,6 +194,7 @@ pub async fn serve(
             ctx: ticket_ctx,
             calendar: config.calendar.clone(),
             waker: Some(notifier.waker()),
+            reports: config.reports.clone(),
         }),
         stats,
         ingest: ingest_status,
@@ -220,6 +229,7 @@ pub async fn serve(
     }
     tokio::task::spawn_blocking(move || writer.join()).await?;
     tokio::task::spawn_blocking(move || rollup.join()).await?;
+    let _ = tokio::task::spawn_blocking(move || drafter.join()).await;
     tokio::task::spawn_blocking(move || notifier.join()).await?;
     Ok(())
 }
@@ -263,6 +273,7 @@ fn start_local_agent(
         database: None,
         admin_app: None,
         queue_log: None,
+        recordings: None,
         id,
         interval: interval.unwrap_or(Duration::from_secs(10)),
         state_dir: config.data_dir.join("local-agent"),

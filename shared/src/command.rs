@@ -10,7 +10,11 @@
 //! - A command carries its deadline (`expires_ms`, on the collector's clock): an agent never runs
 //!   one past it, since a broker may deliver a command long after it was sent.
 //! - Decoding is bounded like [`crate::codec`]: a command above [`MAX_COMMAND_BYTES`], a reply
-//!   above [`MAX_PAYLOAD_BYTES`] is refused before postcard sees a byte.
+//!   above [`MAX_REPLY_BYTES`] is refused before postcard sees a byte; a reply carrying a sample is
+//!   held to [`MAX_PAYLOAD_BYTES`], as the sample on its own topic is.
+//! - A recording crosses the wire only in pieces of at most [`MAX_CHUNK_BYTES`], each asked for on
+//!   its own ([`CommandKind::RecordingChunk`]): no message ever holds a whole recording, and a reply
+//!   stays far below the 1 MiB MQTT packet limit of both sides.
 
 use crate::codec::{DecodeError, MAX_PAYLOAD_BYTES, decode_bounded, decode_prefix};
 use crate::sample::{Body, Envelope, WIRE_VERSION};
@@ -19,6 +23,14 @@ use serde::{Deserialize, Serialize};
 /// The largest command either side accepts. A command is a few dozen bytes; later kinds carry at
 /// most a path and an offset.
 pub const MAX_COMMAND_BYTES: usize = 4 * 1024;
+
+/// The most recording data one [`ReplyBody::Chunk`] carries; an agent clamps a larger
+/// `max_len` to it.
+pub const MAX_CHUNK_BYTES: u32 = 256 * 1024;
+
+/// The largest reply either side accepts: a full chunk and its framing (a few dozen bytes and the
+/// content type), with room to spare. A quarter of the MQTT packet limit (1 MiB).
+pub const MAX_REPLY_BYTES: usize = MAX_CHUNK_BYTES as usize + 8 * 1024;
 
 /// One message on `centinela/v1/<agent>/cmd`, published by the collector.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +53,17 @@ pub struct CommandV1 {
 pub enum CommandKind {
     /// Run every probe now and reply with the full sample ("verificar ahora").
     VerifyNow,
+    /// Read at most `max_len` bytes (clamped to [`MAX_CHUNK_BYTES`]) of a call recording from
+    /// `offset`, answered with [`ReplyBody::Chunk`] or [`ReplyBody::RecordingRefused`].
+    RecordingChunk {
+        /// The CDR row's `recordingfile` as the PBX wrote it: a bare file name (FreePBX, under
+        /// `YYYY/MM/DD/` of the call's date) or a path; the agent decides whether it may be read.
+        recordingfile: String,
+        /// The CDR row's `calldate` as shipped ("2026-11-27 09:51:38"), for the dated directory.
+        calldate: String,
+        offset: u64,
+        max_len: u32,
+    },
 }
 
 /// The fields every command starts with, readable from a command whose kind this build does not
@@ -75,6 +98,26 @@ pub enum ReplyBody {
     /// The command was not run; why, in words the collector shows to people (expired, meant for
     /// another agent, a kind this agent does not know).
     Refused(String),
+    /// [`CommandKind::RecordingChunk`]: `data` is the recording's bytes from `offset` (empty at or
+    /// past the end); `total_len` is the whole file's size, `content_type` its media type.
+    Chunk { total_len: u64, offset: u64, data: Vec<u8>, content_type: String },
+    /// [`CommandKind::RecordingChunk`] not answered: what kind of refusal (so the collector can
+    /// say 404 or 413), and why in Spanish, for people.
+    RecordingRefused { refusal: RecordingRefusal, why: String },
+}
+
+/// Why an agent does not hand out a recording. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordingRefusal {
+    /// The agent has no `[recordings]` section, or its directory is not there.
+    NotConfigured,
+    /// No such file where the agent looked.
+    NotFound,
+    /// The file is bigger than the agent's `recordings.max_bytes`.
+    TooLarge { total_len: u64, max_bytes: u64 },
+    /// The name may not be read: it leaves the recordings directory, is not a regular file, or is
+    /// not an audio type the agent serves.
+    NotAllowed,
 }
 
 pub fn encode_command(command: &CommandV1) -> Vec<u8> {
@@ -99,11 +142,14 @@ pub fn decode_command_header(bytes: &[u8]) -> Result<CommandHeader, DecodeError>
 
 /// Decodes a reply, checking its size, structure and the wire version of a sample it carries.
 pub fn decode_reply(bytes: &[u8]) -> Result<ReplyV1, DecodeError> {
-    let reply: ReplyV1 = decode_bounded(bytes, "reply", MAX_PAYLOAD_BYTES)?;
-    if let ReplyBody::Sample(env) = &reply.body
-        && env.v != WIRE_VERSION
-    {
-        return Err(DecodeError::UnsupportedVersion { found: env.v, supported: WIRE_VERSION });
+    let reply: ReplyV1 = decode_bounded(bytes, "reply", MAX_REPLY_BYTES)?;
+    if let ReplyBody::Sample(env) = &reply.body {
+        if bytes.len() > MAX_PAYLOAD_BYTES {
+            return Err(DecodeError::TooLarge { len: bytes.len(), max: MAX_PAYLOAD_BYTES });
+        }
+        if env.v != WIRE_VERSION {
+            return Err(DecodeError::UnsupportedVersion { found: env.v, supported: WIRE_VERSION });
+        }
     }
     Ok(reply)
 }
@@ -209,6 +255,59 @@ mod tests {
         env.v = 9;
         let err = decode_reply(&encode_reply(&reply(ReplyBody::Sample(env)))).unwrap_err();
         assert_eq!(err, DecodeError::UnsupportedVersion { found: 9, supported: WIRE_VERSION });
+    }
+
+    fn chunk_command() -> CommandV1 {
+        CommandV1 {
+            kind: CommandKind::RecordingChunk {
+                recordingfile: "in-5000-2125550101-20261127-095138-1795773098.0.wav".into(),
+                calldate: "2026-11-27 09:51:38".into(),
+                offset: 3 * u64::from(MAX_CHUNK_BYTES),
+                max_len: MAX_CHUNK_BYTES,
+            },
+            ..command()
+        }
+    }
+
+    #[test]
+    fn a_recording_chunk_command_and_its_replies_survive_a_round_trip() {
+        assert_eq!(decode_command(&encode_command(&chunk_command())), Ok(chunk_command()));
+        let full = reply(ReplyBody::Chunk {
+            total_len: 1_000_044,
+            offset: 0,
+            data: (0..MAX_CHUNK_BYTES).map(|i| i as u8).collect(),
+            content_type: "audio/wav".into(),
+        });
+        let bytes = encode_reply(&full);
+        assert!(bytes.len() <= MAX_REPLY_BYTES, "a full chunk fits a reply: {} bytes", bytes.len());
+        assert_eq!(decode_reply(&bytes), Ok(full));
+        let refused = reply(ReplyBody::RecordingRefused {
+            refusal: RecordingRefusal::TooLarge { total_len: 70_000_000, max_bytes: 64 << 20 },
+            why: "la grabación es demasiado grande".into(),
+        });
+        assert_eq!(decode_reply(&encode_reply(&refused)), Ok(refused.clone()));
+        assert_eq!(refused.sample(), None);
+        for cut in 0..encode_command(&chunk_command()).len() {
+            assert!(decode_command(&encode_command(&chunk_command())[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn a_chunk_reply_may_exceed_the_sample_limit_but_a_sample_reply_may_not() {
+        let chunk = reply(ReplyBody::Chunk {
+            total_len: 1 << 30,
+            offset: 0,
+            data: vec![7; MAX_PAYLOAD_BYTES],
+            content_type: "audio/wav".into(),
+        });
+        assert!(decode_reply(&encode_reply(&chunk)).is_ok());
+        let mut env = envelope();
+        let Body::SampleV1(s) = &mut env.body else { unreachable!() };
+        s.agent_version = "x".repeat(MAX_PAYLOAD_BYTES);
+        let bytes = encode_reply(&reply(ReplyBody::Sample(env)));
+        assert_eq!(decode_reply(&bytes), Err(DecodeError::TooLarge { len: bytes.len(), max: MAX_PAYLOAD_BYTES }));
+        let huge = vec![0u8; MAX_REPLY_BYTES + 1];
+        assert_eq!(decode_reply(&huge), Err(DecodeError::TooLarge { len: MAX_REPLY_BYTES + 1, max: MAX_REPLY_BYTES }));
     }
 
     #[test]

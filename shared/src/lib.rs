@@ -16,8 +16,8 @@ pub mod topic;
 pub use cdr::{CdrBatchV1, CdrRowV1, QueueLogBatchV1, QueueLogEntryV1, ROW_KEY_LEN};
 pub use codec::{DecodeError, MAX_PAYLOAD_BYTES, decode_birth, decode_envelope, encode_birth, encode_envelope};
 pub use command::{
-    CommandHeader, CommandKind, CommandV1, MAX_COMMAND_BYTES, ReplyBody, ReplyV1, decode_command,
-    decode_command_header, decode_reply, encode_command, encode_reply,
+    CommandHeader, CommandKind, CommandV1, MAX_CHUNK_BYTES, MAX_COMMAND_BYTES, MAX_REPLY_BYTES, RecordingRefusal,
+    ReplyBody, ReplyV1, decode_command, decode_command_header, decode_reply, encode_command, encode_reply,
 };
 pub use sample::*;
 pub use topic::{AgentId, AgentIdError, Presence, Topic, TopicKind};

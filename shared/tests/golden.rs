@@ -414,3 +414,60 @@ fn replies_encoded_when_commands_were_added_still_decode() {
         check_golden(name, &encode_reply(&value), |b| decode_reply(b) == Ok(value.clone()));
     }
 }
+
+/// Call recordings fetched in chunks: the command for one chunk, a chunk, and a refusal saying the
+/// file is too big.
+fn recording_chunk_command() -> CommandV1 {
+    CommandV1 {
+        request_id: 0x5EED_0002_0000_0001,
+        agent_id: "pbx-rentas-01".into(),
+        issued_ms: 1_795_950_000_000,
+        expires_ms: 1_795_950_020_000,
+        kind: CommandKind::RecordingChunk {
+            recordingfile: "in-5000-2125550101-20261127-095138-1795773098.0.wav".into(),
+            calldate: "2026-11-27 09:51:38".into(),
+            offset: 262_144,
+            max_len: 262_144,
+        },
+    }
+}
+
+fn recording_chunk_replies() -> [ReplyV1; 2] {
+    [
+        ReplyV1 {
+            request_id: 0x5EED_0002_0000_0001,
+            agent_id: "pbx-rentas-01".into(),
+            replied_ms: 1_795_950_000_120,
+            body: ReplyBody::Chunk {
+                total_len: 262_160,
+                offset: 262_144,
+                data: b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec(),
+                content_type: "audio/wav".into(),
+            },
+        },
+        ReplyV1 {
+            request_id: 0x5EED_0002_0000_0002,
+            agent_id: "pbx-rentas-01".into(),
+            replied_ms: 1_795_950_000_130,
+            body: ReplyBody::RecordingRefused {
+                refusal: RecordingRefusal::TooLarge { total_len: 70_000_000, max_bytes: 67_108_864 },
+                why: "la grabación ocupa 70000000 bytes, más que recordings.max_bytes = 67108864".into(),
+            },
+        },
+    ]
+}
+
+#[test]
+fn a_recording_chunk_command_encoded_when_recordings_were_added_still_decodes() {
+    let value = recording_chunk_command();
+    check_golden("command_v1_recording_chunk.bin", &encode_command(&value), |b| decode_command(b) == Ok(value.clone()));
+}
+
+#[test]
+fn recording_replies_encoded_when_recordings_were_added_still_decode() {
+    for (name, value) in
+        ["reply_v1_chunk.bin", "reply_v1_recording_refused.bin"].into_iter().zip(recording_chunk_replies())
+    {
+        check_golden(name, &encode_reply(&value), |b| decode_reply(b) == Ok(value.clone()));
+    }
+}

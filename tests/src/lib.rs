@@ -4,6 +4,7 @@
 //! Every test gets its own temp dir and ports, so tests run in parallel.
 
 pub mod browser;
+pub mod mariadb;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;

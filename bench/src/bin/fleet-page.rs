@@ -76,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             },
             calendar: Default::default(),
             waker: None,
+            reports: Default::default(),
         }),
         stats: Default::default(),
         ingest: Default::default(),

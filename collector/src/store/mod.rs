@@ -28,6 +28,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_rollups", include_str!("../../migrations/0006_rollups.sql")),
     ("0007_rollup_6h", include_str!("../../migrations/0007_rollup_6h.sql")),
     ("0008_maintenance", include_str!("../../migrations/0008_maintenance.sql")),
+    ("0009_reports", include_str!("../../migrations/0009_reports.sql")),
+    ("0010_cdr_time_order", include_str!("../../migrations/0010_cdr_time_order.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -43,7 +43,7 @@ fn status_of(e: &CommandError) -> StatusCode {
     match e {
         CommandError::NotConnected => StatusCode::SERVICE_UNAVAILABLE,
         CommandError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-        CommandError::Refused(_) => StatusCode::CONFLICT,
+        CommandError::Refused(_) | CommandError::RecordingRefused { .. } => StatusCode::CONFLICT,
         CommandError::Unexpected(_) => StatusCode::BAD_GATEWAY,
     }
 }

@@ -6,12 +6,15 @@ mod api;
 pub mod auth;
 mod commands;
 mod error;
+mod figures;
 pub mod fleet;
 pub mod hardware;
 pub mod live;
 pub mod maintenance;
 mod metrics;
 pub mod pages;
+mod recordings;
+pub mod reports;
 pub mod series;
 pub mod tickets;
 
@@ -102,6 +105,8 @@ pub struct WorkflowEnv {
     pub ctx: crate::tickets::store::Context,
     pub calendar: crate::calendar::Calendar,
     pub waker: Option<crate::notify::Waker>,
+    /// `[reports]`: how calls are classified and the service level of the monthly figures.
+    pub reports: crate::reports::settings::Settings,
 }
 
 #[derive(Clone)]
@@ -169,6 +174,18 @@ pub fn make_app(state: AppState) -> Router {
         .route("/mantenimiento/visitas/{id}", get(hardware::visit))
         .route("/mantenimiento/visitas/{id}/imprimir", get(hardware::print))
         .route("/mantenimiento/visitas/{id}/accion", axum::routing::post(hardware::action))
+        .route("/reportes", get(reports::list))
+        .route("/reportes/generar", axum::routing::post(reports::generate))
+        .route("/reportes/{id}", get(reports::report))
+        .route("/reportes/{id}/accion", axum::routing::post(reports::action))
+        .route("/reportes/{id}/calidad", get(reports::qa_list))
+        .route("/reportes/{id}/calidad/{call}", get(reports::qa_call).post(reports::score))
+        .route("/reportes/{id}/cifras.csv", get(reports::figures_export))
+        .route("/reportes/{id}/calidad.csv", get(reports::qa_export))
+        .route("/reportes/{id}/informe.pdf", get(reports::pdf_export))
+        .route("/api/v1/reports", get(reports::api_list))
+        .route("/api/v1/reports/{id}", get(reports::api_get))
+        .route("/static/reports.js", get(reports::charts_js))
         .route("/", get(fleet::page))
         .route("/eventos/flota", get(fleet::stream))
         .route("/api/v1/fleet", get(fleet::api))
@@ -182,6 +199,8 @@ pub fn make_app(state: AppState) -> Router {
         .route("/api/v1/servers/{id}", get(api::server_latest))
         .route("/api/v1/servers/{id}/series", get(series::series))
         .route("/api/v1/servers/{id}/verify", axum::routing::post(commands::verify))
+        .route("/api/v1/reports/figures", get(figures::api))
+        .route("/grabaciones/{agent}/{uniqueid}", get(recordings::recording))
         .route("/static/charts.js", get(series::charts_js))
         .route("/static/vendor/uplot-1.6.32/uPlot.iife.min.js", get(series::uplot_js))
         .route("/static/vendor/uplot-1.6.32/uPlot.min.css", get(series::uplot_css))

@@ -88,6 +88,7 @@ impl Server {
                 },
                 calendar: Default::default(),
                 waker: None,
+                reports: Default::default(),
             }),
             stats: Default::default(),
             ingest: Default::default(),
