@@ -130,12 +130,9 @@ pub async fn serve(
     let rollup = store::rollup::spawn(store::open_writer(&config.data_dir)?, config.retention, stop_rx.clone())
         .context("cannot start the rollup thread")?;
     // Monthly reports: the previous month's drafts on the 1st (and at start, when missing).
-    let drafter = reports::store::spawn_drafter(
-        store::open_writer(&config.data_dir)?,
-        config.calendar.clone(),
-        stop_rx.clone(),
-    )
-    .context("cannot start the report drafter")?;
+    let drafter =
+        reports::store::spawn_drafter(store::open_writer(&config.data_dir)?, config.calendar.clone(), stop_rx.clone())
+            .context("cannot start the report drafter")?;
 
     let mqtt = resolve_broker(&config, &opts)?;
     let listener = tokio::net::TcpListener::bind(config.http_listen).await.with_context(|| {

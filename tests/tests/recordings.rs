@@ -195,11 +195,9 @@ fn a_recording_streams_in_chunks_by_range_and_what_must_be_refused_is() {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .expect("db")
-    .query_row(
-        "SELECT COUNT(*), MAX(object) FROM audit WHERE action = 'recording.listen'",
-        [],
-        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
-    )
+    .query_row("SELECT COUNT(*), MAX(object) FROM audit WHERE action = 'recording.listen'", [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+    })
     .expect("audit");
     assert_eq!(listened.0, 1, "one playback, four seeks: {listened:?}");
     assert!(listened.1.unwrap_or_default().ends_with("/call:1795000001.1"));

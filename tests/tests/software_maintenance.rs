@@ -65,9 +65,16 @@ fn verificar_ahora_stores_the_agents_full_sample_as_evidence_and_a_silent_agent_
     let centinela_shared::Body::SampleV1(sample) = env.body else { panic!("not a sample") };
     assert!(sample.probes.len() >= 5, "every probe ran: {:?}", sample.probes);
     // The fixture tree has the md array but no disk device nodes: SMART warns, RAID is healthy.
+    // Filesystems are always the live machine's (a CI disk may well be 90 % full), so a fault here
+    // may only come from a filesystem's usage, never from the array.
     let disks = line(&v, "discos_raid");
-    assert_ne!(disks["auto"]["mark"], "falla", "{disks}");
-    assert!(!disks["auto"]["why"].to_string().contains("degradado"), "{disks}");
+    let why: Vec<String> =
+        disks["auto"]["why"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_owned()).collect();
+    assert!(!why.iter().any(|w| w.contains("degradado") || w.contains("md0")), "{disks}");
+    if disks["auto"]["mark"] == "falla" {
+        let host_usage = |w: &String| w.contains("% de uso") || w.contains("salud del disco");
+        assert!(why.iter().all(host_usage), "a fault with a healthy array is the host's disks: {disks}");
+    }
     assert_eq!(line(&v, "asterisk")["auto"]["mark"], "no_aplica", "no [asterisk] section on this agent");
     assert_eq!(line(&v, "respaldos")["auto"], serde_json::Value::Null, "the agent does not measure backups");
     let (code, html) = http_get_as(port, &format!("{page}/evidencia/{}", ev["id"]), Some(&tec));

@@ -12,10 +12,10 @@
 
 pub mod classify;
 pub mod figures;
+pub mod pdf;
+pub mod qa;
 pub mod queues;
 pub mod settings;
 pub mod source;
-pub mod pdf;
-pub mod qa;
 pub mod store;
 pub mod workflow;
