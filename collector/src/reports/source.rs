@@ -158,9 +158,6 @@ fn in_parallel(
                         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                     )?;
                     conn.pragma_update(None, "busy_timeout", 5000)?;
-                    // Pages straight from the OS cache instead of a copy per page read (the bench's
-                    // month with sqlite3: 0.2 s less system time).
-                    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
                     let (mut tally, mut queues) = empty();
                     while let Some(job) = jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
                         job.run(&conn, &mut tally, &mut queues)?;
