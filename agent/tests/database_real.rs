@@ -126,7 +126,7 @@ async fn mariadb_missing_table_names_cdr_table() {
 
 #[tokio::test]
 async fn mariadb_port_with_nothing_listening_is_critical() {
-    let port = free_port();
+    let (_closed, port) = closed_port();
     let r = sample(&mut Database::new(Some(config(mariadb_target("x", port, "root"), Duration::from_secs(900)))), None)
         .await;
     assert_eq!((r.connected, r.verdict.level), (false, Level::Critical), "{r:?}");
@@ -198,7 +198,7 @@ async fn postgresql_unknown_database_unknown_user_and_closed_port_are_critical()
     assert_eq!((r.connected, r.verdict.level), (false, Level::Critical), "{r:?}");
     assert!(r.error.unwrap_or_default().contains(&nobody), "the refused user is named");
 
-    let port = free_port();
+    let (_closed, port) = closed_port();
     let r =
         sample(&mut Database::new(Some(config(postgres_target("test", port, &user), Duration::from_secs(900)))), None)
             .await;
