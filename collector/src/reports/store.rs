@@ -869,33 +869,42 @@ pub struct CdrRow {
 }
 
 /// The CDR rows of a call (`COALESCE(linkedid, uniqueid) = call_id` on that server), in order.
+/// Two index lookups (migration 0011), named because without `ANALYZE` statistics SQLite prefers
+/// reading the server's whole time-ordered range to skip the sort.
 pub fn cdr_rows(conn: &Connection, server: i64, call_id: &str) -> rusqlite::Result<Vec<CdrRow>> {
-    conn.prepare_cached(
-        "SELECT calldate, clid, src, dst, dcontext, channel, dstchannel, lastapp, duration, billsec, disposition,
-                uniqueid, linkedid, did, recordingfile
-         FROM cdr WHERE server_id = ?1 AND (linkedid = ?2 OR (linkedid IS NULL AND uniqueid = ?2))
-         ORDER BY calldate, COALESCE(sequence, 0), uniqueid",
-    )?
-    .query_map(params![server, call_id], |r| {
-        Ok(CdrRow {
-            calldate: r.get(0)?,
-            clid: r.get(1)?,
-            src: r.get(2)?,
-            dst: r.get(3)?,
-            dcontext: r.get(4)?,
-            channel: r.get(5)?,
-            dstchannel: r.get(6)?,
-            lastapp: r.get(7)?,
-            duration: r.get(8)?,
-            billsec: r.get(9)?,
-            disposition: r.get(10)?,
-            uniqueid: r.get(11)?,
-            linkedid: r.get(12)?,
-            did: r.get(13)?,
-            recordingfile: r.get(14)?,
-        })
-    })?
-    .collect()
+    conn.prepare_cached(&cdr_rows_query())?
+        .query_map(params![server, call_id], |r| {
+            Ok(CdrRow {
+                calldate: r.get(0)?,
+                clid: r.get(1)?,
+                src: r.get(2)?,
+                dst: r.get(3)?,
+                dcontext: r.get(4)?,
+                channel: r.get(5)?,
+                dstchannel: r.get(6)?,
+                lastapp: r.get(7)?,
+                duration: r.get(8)?,
+                billsec: r.get(9)?,
+                disposition: r.get(10)?,
+                uniqueid: r.get(11)?,
+                linkedid: r.get(12)?,
+                did: r.get(13)?,
+                recordingfile: r.get(14)?,
+            })
+        })?
+        .collect()
+}
+
+fn cdr_rows_query() -> String {
+    const COLUMNS: &str = "calldate, clid, src, dst, dcontext, channel, dstchannel, lastapp, duration, billsec, \
+                           disposition, uniqueid, linkedid, did, recordingfile, COALESCE(sequence, 0) AS seq";
+    format!(
+        "SELECT {COLUMNS} FROM cdr INDEXED BY cdr_by_linkedid WHERE server_id = ?1 AND linkedid = ?2
+         UNION ALL
+         SELECT {COLUMNS} FROM cdr INDEXED BY cdr_by_uniqueid
+         WHERE server_id = ?1 AND linkedid IS NULL AND uniqueid = ?2
+         ORDER BY calldate, seq, uniqueid"
+    )
 }
 
 #[cfg(test)]
@@ -950,6 +959,37 @@ pub(crate) mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_calls_rows_come_in_order_through_its_identity_indexes_with_or_without_linkedid() {
+        let (_dir, conn) = db();
+        let leg = |key, date, uniqueid, linkedid| {
+            cdr(&conn, 1, key, date, (uniqueid, linkedid, "from-internal", "2202", "SIP/2201-1", "SIP/2202-2"))
+        };
+        leg("a2", "2026-10-01 10:00:05", "100.2", "100.1");
+        leg("a1", "2026-10-01 10:00:00", "100.1", "100.1");
+        leg("other", "2026-10-01 10:00:01", "101.1", "101.1");
+        leg("old-pbx", "2026-10-01 11:00:00", "200.1", "x");
+        conn.execute("UPDATE cdr SET linkedid = NULL WHERE row_key = CAST('old-pbx' AS BLOB)", []).unwrap();
+        cdr(&conn, 2, "elsewhere", "2026-10-01 10:00:00", ("100.1", "100.1", "", "", "", ""));
+
+        let uniqueids = |call| cdr_rows(&conn, 1, call).unwrap().into_iter().map(|r| r.uniqueid).collect::<Vec<_>>();
+        assert_eq!(uniqueids("100.1"), ["100.1", "100.2"], "both legs, in time order, of server 1 only");
+        assert_eq!(uniqueids("200.1"), ["200.1"], "a PBX without linkedid: the call is its uniqueid");
+        assert!(uniqueids("100.2").is_empty(), "a second leg's uniqueid is no call of its own");
+
+        // Two index lookups, never the server's whole CDR.
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", cdr_rows_query()))
+            .unwrap()
+            .query_map(params![1, "x"], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("cdr_by_linkedid (server_id=? AND linkedid=?)")), "{plan:?}");
+        assert!(plan.iter().any(|p| p.contains("cdr_by_uniqueid (server_id=? AND uniqueid=?)")), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.contains("PRIMARY KEY")), "{plan:?}");
     }
 
     #[test]

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0008_maintenance", include_str!("../../migrations/0008_maintenance.sql")),
     ("0009_reports", include_str!("../../migrations/0009_reports.sql")),
     ("0010_cdr_time_order", include_str!("../../migrations/0010_cdr_time_order.sql")),
+    ("0011_cdr_call_lookup", include_str!("../../migrations/0011_cdr_call_lookup.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -124,10 +124,11 @@ pub struct Recording {
 }
 
 /// The recording of the call `uniqueid` on the server `agent`: the first of its CDR rows that names
-/// one (a call's legs share the uniqueid of party A).
+/// one (a call's legs share the uniqueid of party A). The index is named (migration 0011): without
+/// `ANALYZE` statistics SQLite would read the server's whole CDR to skip sorting a few rows.
 pub fn find(conn: &Connection, agent: &str, uniqueid: &str) -> rusqlite::Result<Option<Recording>> {
     conn.query_row(
-        "SELECT c.recordingfile, c.calldate FROM cdr c JOIN servers s ON s.id = c.server_id
+        "SELECT c.recordingfile, c.calldate FROM cdr c INDEXED BY cdr_by_uniqueid JOIN servers s ON s.id = c.server_id
          WHERE s.agent_id = ?1 AND c.uniqueid = ?2 AND c.recordingfile IS NOT NULL AND c.recordingfile <> ''
          ORDER BY c.calldate, c.sequence LIMIT 1",
         [agent, uniqueid],
@@ -403,6 +404,7 @@ mod tests {
         conn.execute_batch(
             "CREATE TABLE servers (id INTEGER PRIMARY KEY, agent_id TEXT);
              CREATE TABLE cdr (server_id INTEGER, uniqueid TEXT, recordingfile TEXT, calldate TEXT, sequence INTEGER);
+             CREATE INDEX cdr_by_uniqueid ON cdr (server_id, uniqueid); -- as migration 0011
              INSERT INTO servers VALUES (1, 'pbx-a'), (2, 'pbx-b');
              INSERT INTO cdr VALUES (1, '17.1', '', '2026-11-27 09:51:38', 1),
                                     (1, '17.1', 'in-17.wav', '2026-11-27 09:51:40', 2),
