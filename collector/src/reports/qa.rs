@@ -203,9 +203,17 @@ pub struct Score {
 }
 
 impl Score {
-    /// `points / max_points` in percent; 100 when nothing applied.
+    /// `points / max_points` in percent; 100 when nothing applied; 0 with a falta grave, which annuls
+    /// the evaluation as QA scorecards' "auto-fail" items do (the points stay recorded), so the
+    /// month's average cannot read 100 % over a call with a falta grave.
     pub fn percent(&self) -> f64 {
-        if self.max_points == 0 { 100.0 } else { 100.0 * f64::from(self.points) / f64::from(self.max_points) }
+        if self.falta_grave {
+            0.0
+        } else if self.max_points == 0 {
+            100.0
+        } else {
+            100.0 * f64::from(self.points) / f64::from(self.max_points)
+        }
     }
 
     /// "Cumple protocolo", "Incumple protocolo", "Falta grave", "No evaluable".
@@ -605,6 +613,10 @@ mod tests {
         assert_eq!(sc.points, 100);
         assert!(sc.falta_grave && !sc.passed);
         assert_eq!(sc.verdict(), "Falta grave");
+        assert_eq!(sc.percent(), 0.0, "a falta grave annuls the evaluation");
+        let clean = score(&s, &all("cumple"), "").unwrap();
+        let month = Summary::of(2, [&sc, &clean]);
+        assert_eq!((month.passed, month.faltas_graves, month.mean_percent), (1, 1, Some(50.0)));
     }
 
     #[test]

@@ -786,7 +786,13 @@ fn call_view(st: &AppState, q: &QaCall, names: &std::collections::HashMap<String
         verdict: s.map(|s| (s.score.verdict(), s.score.css())),
         points: s
             .filter(|s| s.score.assessable)
-            .map(|s| format!("{} / {} ({:.0} %)", s.score.points, s.score.max_points, s.score.percent()))
+            .map(|s| {
+                if s.score.falta_grave {
+                    format!("0 % (anulada; {} / {} puntos)", s.score.points, s.score.max_points)
+                } else {
+                    format!("{} / {} ({:.0} %)", s.score.points, s.score.max_points, s.score.percent())
+                }
+            })
             .unwrap_or_default(),
         observations: s.map(|s| s.score.observations.clone()).unwrap_or_default(),
         by: s.map(|s| names.get(&s.actor).cloned().unwrap_or_else(|| s.actor.clone())).unwrap_or_default(),
