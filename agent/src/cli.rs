@@ -137,7 +137,9 @@ pub fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(crate::run(config, paths, shutdown_signal())) {
+            // Under systemd (`Type=notify`, `WatchdogSec=`): readiness, the watchdog and stopping.
+            let notify = crate::sdnotify::Notify::from_env();
+            match rt.block_on(crate::runner::run_notifying(config, paths, shutdown_signal(), &notify)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("centinela-agent: {e:#}");

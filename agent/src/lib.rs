@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod probes;
 pub mod recordings;
 pub mod runner;
+pub mod sdnotify;
 
 pub use config::Config;
 pub use host::HostPaths;

@@ -18,6 +18,7 @@ use crate::host::HostPaths;
 use crate::mqtt::{Backoff, Connection};
 use crate::outbox::Outbox;
 use crate::probes::ProbeSet;
+use crate::sdnotify::Notify;
 use centinela_shared::topic::COLLECTOR_STATE;
 use centinela_shared::{
     AgentId, BirthMsg, BirthV1, Body, Envelope, MAX_PAYLOAD_BYTES, MAX_REPLY_BYTES, OutboxStats, Presence, ReplyBody,
@@ -77,6 +78,17 @@ pub async fn build_envelope(
 
 /// Runs the agent until `shutdown` completes, then publishes a retained `stopped` and disconnects.
 pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_notifying(config, paths, shutdown, &Notify::default()).await
+}
+
+/// [`run`], telling systemd through `notify` when it is ready, that its loop still turns (the
+/// watchdog, pinged by this loop itself), and when it stops.
+pub async fn run_notifying(
+    config: Config,
+    paths: HostPaths,
+    shutdown: impl Future<Output = ()>,
+    notify: &Notify,
+) -> anyhow::Result<()> {
     let mut outbox = Outbox::open(&config.state_dir, config.outbox_max_bytes)?;
     let mut probes = ProbeSet::new(&crate::probes::ProbeConfig::from_config(&config));
     let mut shippers = Shippers::new(&config, &mut outbox)?;
@@ -100,10 +112,16 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
+    let mut watchdog_at = notify.watchdog_every().map(|every| Instant::now() + every);
+    notify.ready();
 
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = sleep_until_opt(watchdog_at), if watchdog_at.is_some() => {
+                notify.watchdog();
+                watchdog_at = notify.watchdog_every().map(|every| Instant::now() + every);
+            }
             _ = ticker.tick() => {
                 // Probes first (a network probe may take seconds), then the outbox assigns the seq
                 // and stores the sample in one transaction.
@@ -163,6 +181,7 @@ pub async fn run(config: Config, paths: HostPaths, shutdown: impl Future<Output 
         }
     }
 
+    notify.stopping();
     // Clean shutdown: deliver what is left while the collector listens (up to SHUTDOWN_GRACE),
     // then say `stopped` (the Will only fires on an unclean loss) and disconnect. Whatever could not
     // be delivered stays in the outbox for the next start.
