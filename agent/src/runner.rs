@@ -113,7 +113,7 @@ pub async fn run_notifying(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     let mut watchdog_at = notify.watchdog_every().map(|every| Instant::now() + every);
-    notify.ready();
+    notify.ready("tomando muestras");
 
     loop {
         tokio::select! {

@@ -1,11 +1,12 @@
-//! systemd's service notification protocol (sd_notify(3)), for the packaged unit's `Type=notify`
-//! and `WatchdogSec=`: "READY=1" once the outbox is open and the loop is about to run,
-//! "WATCHDOG=1" from that same loop, "STOPPING=1" when it leaves.
+//! systemd's service notification protocol (sd_notify(3)), for the packaged units' `Type=notify`
+//! and `WatchdogSec=`: the agent says "READY=1" once the outbox is open and the loop is about to
+//! run, "WATCHDOG=1" from that same loop, "STOPPING=1" when it leaves. The collector uses it too
+//! (`centinela_collector::serve`), pinging after a round trip through its writer thread.
 //!
 //! Invariants:
 //! - Outside systemd (no `NOTIFY_SOCKET`) every call does nothing; a notification that cannot be
 //!   sent is logged once and never stops the agent.
-//! - The watchdog is pinged from the agent's one loop ([`crate::runner`]), never from a task of its
+//! - The agent pings the watchdog from its one loop ([`crate::runner`]), never from a task of its
 //!   own: a probe or a store that hangs the loop stops the pings, and systemd restarts the agent.
 //!   A ping is due every half of `WATCHDOG_USEC`, as sd_watchdog_enabled(3) advises.
 //! - `WATCHDOG_PID`, when set, must be this process: a child that inherited the environment does
@@ -107,8 +108,9 @@ impl Notify {
         self.watchdog_every
     }
 
-    pub fn ready(&self) {
-        self.send("READY=1\nSTATUS=tomando muestras");
+    /// Ready, with the status line `systemctl status` shows (Spanish: the operator reads it).
+    pub fn ready(&self, status: &str) {
+        self.send(&format!("READY=1\nSTATUS={status}"));
     }
 
     pub fn watchdog(&self) {
@@ -170,7 +172,7 @@ mod tests {
         listener.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let n = Notify::new(&settings(Some(path.as_os_str()), Some("10000000"), None, 1));
         assert_eq!(n.watchdog_every(), Some(Duration::from_secs(5)));
-        n.ready();
+        n.ready("tomando muestras");
         n.watchdog();
         n.stopping();
         let mut got = Vec::new();
@@ -191,7 +193,7 @@ mod tests {
         let listener = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
         listener.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let at = format!("@{name}");
-        Notify::new(&settings(Some(OsStr::new(&at)), None, None, 1)).ready();
+        Notify::new(&settings(Some(OsStr::new(&at)), None, None, 1)).ready("tomando muestras");
         let mut buf = [0u8; 64];
         let len = listener.recv(&mut buf).unwrap();
         assert!(buf[..len].starts_with(b"READY=1"));
@@ -201,7 +203,7 @@ mod tests {
     fn a_socket_nobody_listens_on_is_no_error_for_the_agent() {
         let dir = tempfile::tempdir().unwrap();
         let n = Notify::new(&settings(Some(dir.path().join("gone").as_os_str()), Some("1000000"), None, 1));
-        n.ready();
+        n.ready("tomando muestras");
         n.watchdog();
         assert!(n.warned.load(Ordering::Relaxed), "the failure was noticed (and logged once)");
     }

@@ -282,7 +282,9 @@ pub fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let opts = ServeOptions { local_agent, local_agent_interval: Some(local_agent_interval) };
+            // Under systemd (`Type=notify`, `WatchdogSec=`): readiness, the watchdog and stopping.
+            let notify = Some(std::sync::Arc::new(centinela_agent::sdnotify::Notify::from_env()));
+            let opts = ServeOptions { local_agent, local_agent_interval: Some(local_agent_interval), notify };
             match rt.block_on(serve(config, opts, centinela_agent::cli::shutdown_signal())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

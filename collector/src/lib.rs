@@ -39,6 +39,8 @@ pub struct ServeOptions {
     pub local_agent: bool,
     /// The local agent's sampling interval (default 10 s).
     pub local_agent_interval: Option<Duration>,
+    /// systemd's notification socket (`Type=notify`, `WatchdogSec=`), when run by systemd.
+    pub notify: Option<Arc<centinela_agent::sdnotify::Notify>>,
 }
 
 /// Where the embedded broker ended up, or the external broker's settings.
@@ -94,6 +96,37 @@ fn first_admin(conn: &rusqlite::Connection, config: &Config) -> anyhow::Result<(
         "first start: created the admin user with a one-time password (printed on stderr)"
     );
     Ok(())
+}
+
+/// systemd's watchdog: pinged once a round trip through the writer thread, the heart of ingest and
+/// of the alert rules, comes back; a writer that hangs stops the pings and systemd restarts the
+/// collector. (A writer that fails its transactions still answers: that is an error to log, which
+/// a restart would not cure.)
+fn spawn_watchdog(
+    notify: Arc<centinela_agent::sdnotify::Notify>,
+    every: Duration,
+    writer: mpsc::Sender<store::writer::Op<ingest::AckToken>>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tick.tick() => {
+                    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+                    if writer.send(store::writer::Op::Flush(done_tx)).await.is_err() {
+                        return;
+                    }
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        done = done_rx => if done.is_ok() { notify.watchdog() },
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// Runs the collector until `shutdown` resolves.
@@ -207,8 +240,19 @@ pub async fn serve(
             .await
     });
 
+    let watchdog = opts
+        .notify
+        .as_ref()
+        .and_then(|n| Some(spawn_watchdog(Arc::clone(n), n.watchdog_every()?, writer.tx.clone(), stop_rx.clone())));
+    if let Some(n) = &opts.notify {
+        n.ready(&format!("recibiendo muestras; panel en http://{http_addr}/"));
+    }
+
     shutdown.await;
     tracing::info!("shutting down");
+    if let Some(n) = &opts.notify {
+        n.stopping();
+    }
     let _ = agent_stop_tx.send(true);
     if let Some(t) = agent_thread {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -219,6 +263,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = tokio::task::spawn_blocking(move || ingest_thread.join()).await;
     let _ = ticker.await;
+    if let Some(w) = watchdog {
+        let _ = w.await;
+    }
     let _ = http.await;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     if writer.tx.send(store::writer::Op::Flush(done_tx)).await.is_ok() {
