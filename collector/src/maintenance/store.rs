@@ -169,36 +169,15 @@ pub struct Filter {
 
 /// Instances matching `f`, by due date, then server.
 pub fn list(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<Instance>> {
-    let mut sql = format!("{SELECT} WHERE 1 = 1");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let mut add = |clause: &str, v: rusqlite::types::Value| {
-        args.push(v);
-        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
-    };
-    if let Some(y) = f.year {
-        add("m.year =", y.into());
-    }
-    if let Some(m) = f.month {
-        add("m.month =", m.into());
-    }
-    if let Some(k) = f.kind {
-        add("m.kind =", k.as_str().to_string().into());
-    }
-    if let Some(t) = f.technician {
-        add("m.technician_id =", t.into());
-    }
-    if let Some(c) = f.center {
-        add("s.center_id =", c.into());
-    }
-    if let Some(s) = f.server {
-        add("m.server_id =", s.into());
-    }
-    if let Some(cs) = &f.centers {
-        let list: Vec<String> = cs.iter().map(|c| c.to_string()).collect();
-        sql.push_str(&format!(" AND s.center_id IN ({})", list.join(",")));
-    }
-    sql.push_str(" ORDER BY m.due_on, m.kind, s.agent_id, m.id");
-    conn.prepare(&sql)?.query_map(rusqlite::params_from_iter(args), row)?.collect()
+    crate::store::filter::Filtered::new(SELECT)
+        .eq("m.year", f.year)
+        .eq("m.month", f.month)
+        .eq("m.kind", f.kind.map(|k| k.as_str().to_string()))
+        .eq("m.technician_id", f.technician)
+        .eq("s.center_id", f.center)
+        .eq("m.server_id", f.server)
+        .within("s.center_id", f.centers.as_deref())
+        .rows(conn, "m.due_on, m.kind, s.agent_id, m.id", row)
 }
 
 /// The servers to plan for, each with the technician of its latest planned instance.

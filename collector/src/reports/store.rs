@@ -181,30 +181,15 @@ pub struct Filter {
 
 /// Reports matching `f`, newest month first, then by center.
 pub fn list(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<Row>> {
-    let mut sql = format!("{SELECT} WHERE 1 = 1");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let mut add = |clause: &str, v: rusqlite::types::Value| {
-        args.push(v);
-        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
-    };
-    if let Some(y) = f.year {
-        add("r.year =", y.into());
-    }
-    if let Some(m) = f.month {
-        add("r.month =", m.into());
-    }
-    if let Some(c) = f.center {
-        add("r.center_id =", c.into());
-    }
-    if let Some(s) = f.state {
-        add("r.state =", s.as_str().to_string().into());
-    }
+    let mut q = crate::store::filter::Filtered::new(SELECT);
+    q.eq("r.year", f.year)
+        .eq("r.month", f.month)
+        .eq("r.center_id", f.center)
+        .eq("r.state", f.state.map(|s| s.as_str().to_string()));
     if let Some(cs) = &f.remitted_to {
-        let list: Vec<String> = cs.iter().map(i64::to_string).collect();
-        sql.push_str(&format!(" AND r.center_id IN ({}) AND r.state IN ('aprobado', 'remitido')", list.join(",")));
+        q.within("r.center_id", Some(cs)).and("r.state IN ('aprobado', 'remitido')");
     }
-    sql.push_str(" ORDER BY r.year DESC, r.month DESC, d.name, c.name, r.id");
-    conn.prepare(&sql)?.query_map(rusqlite::params_from_iter(args), row)?.collect()
+    q.rows(conn, "r.year DESC, r.month DESC, d.name, c.name, r.id", row)
 }
 
 // ---- Drafting ----

@@ -10,6 +10,7 @@
 //! - Migrations are numbered, embedded in the binary and applied in order; `PRAGMA user_version`
 //!   records how many have run.
 
+pub mod filter;
 pub mod read;
 pub mod rollup;
 pub mod writer;
