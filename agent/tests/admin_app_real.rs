@@ -13,10 +13,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+mod ports;
+use ports::{closed_port, free_port};
 
 /// A server process, killed and reaped when dropped.
 struct Server {
@@ -234,11 +232,8 @@ async fn a_certificate_from_a_trusted_ca_for_the_url_host_is_trusted_and_matchin
 
 #[tokio::test]
 async fn a_closed_port_is_critical_and_says_the_app_does_not_answer() {
-    // Bound but never listening, and held until the end: no parallel test can take the port, and a
-    // connection to it is refused.
-    let closed = tokio::net::TcpSocket::new_v4().unwrap();
-    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let url = format!("http://127.0.0.1:{}/admin", closed.local_addr().unwrap().port());
+    let (_closed, port) = closed_port();
+    let url = format!("http://127.0.0.1:{port}/admin");
     let r = probe(&url).await;
     assert_eq!((r.reachable, r.status, r.verdict.level), (false, None, Level::Critical), "{r:?}");
     let e = r.error.unwrap();

@@ -13,7 +13,9 @@ use mysql_async::prelude::Queryable;
 use std::time::Duration;
 
 mod cdrdb;
+mod ports;
 use cdrdb::*;
+use ports::closed_port;
 
 fn config(target: DatabaseTarget, stale_after: Duration) -> DatabaseConfig {
     DatabaseConfig { target, password: None, cdr_table: "cdr".into(), stale_after, ship: None }

@@ -3,6 +3,9 @@
 //! watchdog from its loop at half the timeout, and says STOPPING=1 on SIGTERM. (The packaged unit
 //! under real systemd is booted by `packaging/test-install`.)
 
+mod ports;
+
+use ports::closed_port;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,9 +25,7 @@ fn the_agent_says_ready_pings_the_watchdog_from_its_loop_and_says_stopping_on_si
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     // A broker port that refuses: the loop runs and fills the outbox all the same.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let (_closed, port) = closed_port();
     let conf = dir.path().join("agent.toml");
     std::fs::write(
         &conf,
