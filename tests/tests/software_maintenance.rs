@@ -72,6 +72,7 @@ fn verificar_ahora_stores_the_agents_full_sample_as_evidence_and_a_silent_agent_
         disks["auto"]["why"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_owned()).collect();
     assert!(!why.iter().any(|w| w.contains("degradado") || w.contains("md0")), "{disks}");
     if disks["auto"]["mark"] == "falla" {
+        assert!(why.iter().any(|w| w.contains("% de uso")), "only a full host filesystem makes it a fault: {disks}");
         let host_usage = |w: &String| w.contains("% de uso") || w.contains("salud del disco");
         assert!(why.iter().all(host_usage), "a fault with a healthy array is the host's disks: {disks}");
     }
